@@ -1,0 +1,57 @@
+//! The one typed error of the crate: every fallible call returns `GanError`, and the wasm boundary
+//! turns it into a `JsError` whose message a person can act on.
+
+use std::fmt;
+
+/// Everything that can go wrong in the playground core, each with a message naming the problem.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GanError {
+    /// A setting is outside the range the model or trainer supports.
+    InvalidConfig {
+        /// The setting's name as the page and the config file spell it.
+        field: &'static str,
+        /// The rejected value, as text.
+        value: String,
+        /// What would have been accepted.
+        allowed: &'static str,
+    },
+    /// A built-in dataset name that does not exist.
+    UnknownDataset(String),
+    /// The backend (WebGPU or CPU) failed to start or to return data.
+    Backend(String),
+    /// The trainer produced a loss that is NaN or infinite.
+    NonFinite {
+        /// Which value went bad.
+        what: &'static str,
+        /// The step at which it happened.
+        step: u64,
+    },
+    /// The core panicked earlier; the session is unusable and must be restarted.
+    Poisoned,
+}
+
+impl fmt::Display for GanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GanError::InvalidConfig { field, value, allowed } => {
+                write!(f, "invalid setting `{field}` = {value}: allowed {allowed}")
+            }
+            GanError::UnknownDataset(name) => {
+                write!(f, "unknown built-in dataset \"{name}\" (choose one of: {})", crate::data::BUILTIN_NAMES.join(", "))
+            }
+            GanError::Backend(msg) => write!(f, "backend error: {msg}"),
+            GanError::NonFinite { what, step } => {
+                write!(f, "{what} became NaN or infinite at step {step}; try a lower learning rate")
+            }
+            GanError::Poisoned => write!(
+                f,
+                "the training core crashed earlier and refuses further work; restart the worker"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for GanError {}
+
+/// The crate's result type.
+pub type Result<T> = std::result::Result<T, GanError>;

@@ -1,0 +1,18 @@
+//! GAN Playground core: a DCGAN trained with Burn on WebGPU (in the browser) or Flex (CPU),
+//! with procedural datasets, an async training loop and sample-grid rendering. Everything here
+//! compiles and is tested natively; `web` is the thin wasm boundary.
+
+pub mod config;
+pub mod data;
+pub mod error;
+pub mod model;
+pub mod parity;
+pub mod render;
+pub mod rng;
+pub mod train;
+
+#[cfg(target_arch = "wasm32")]
+mod web;
+
+pub use config::{Loss, ModelConfig, TrainConfig};
+pub use error::{GanError, Result};

@@ -1,0 +1,185 @@
+//! The DCGAN generator and discriminator (Radford et al. 2015, arXiv:1511.06434), built from a
+//! validated `ModelConfig`; with the defaults this is exactly the reference DCGAN of
+//! `shared/bench-tfjs/page/dcgan.js`.
+
+use burn::module::{Module, ModuleMapper, Param};
+use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::tensor::activation::{leaky_relu, relu, tanh};
+use burn::tensor::{Device, Tensor, TensorData};
+
+use crate::config::ModelConfig;
+use crate::error::Result;
+use crate::rng::Rng;
+
+/// LeakyReLU slope in D, from the DCGAN paper §3.
+const LEAKY_SLOPE: f64 = 0.2;
+/// Std of the N(0, std) weight init, from the DCGAN paper §4.
+const INIT_STD: f32 = 0.02;
+
+/// Transposed conv (no bias: BatchNorm's mean subtraction cancels it) + BatchNorm + ReLU.
+#[derive(Module, Debug)]
+pub struct UpBlock {
+    conv: ConvTranspose2d,
+    norm: BatchNorm,
+}
+
+impl UpBlock {
+    fn new(cin: usize, cout: usize, stride: usize, padding: usize, device: &Device) -> Self {
+        let conv = ConvTranspose2dConfig::new([cin, cout], [4, 4])
+            .with_stride([stride, stride])
+            .with_padding([padding, padding])
+            .with_bias(false)
+            .init(device);
+        Self { conv, norm: BatchNormConfig::new(cout).init(device) }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        relu(self.norm.forward(self.conv.forward(x))) // [B, cout, 2H or 4, 2W or 4]
+    }
+}
+
+/// Strided conv (no bias) + BatchNorm + LeakyReLU.
+#[derive(Module, Debug)]
+pub struct DownBlock {
+    conv: Conv2d,
+    norm: BatchNorm,
+}
+
+impl DownBlock {
+    fn new(cin: usize, cout: usize, device: &Device) -> Self {
+        Self { conv: down_conv(cin, cout, false, device), norm: BatchNormConfig::new(cout).init(device) }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        leaky_relu(self.norm.forward(self.conv.forward(x)), LEAKY_SLOPE) // [B, cout, H/2, W/2]
+    }
+}
+
+/// 4x4 stride-2 conv with 1 pixel of padding: TF's 'same' for even sizes, halves H and W.
+fn down_conv(cin: usize, cout: usize, bias: bool, device: &Device) -> Conv2d {
+    Conv2dConfig::new([cin, cout], [4, 4])
+        .with_stride([2, 2])
+        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+        .with_bias(bias)
+        .init(device)
+}
+
+/// z -> image in [-1, 1].
+#[derive(Module, Debug)]
+pub struct Generator {
+    blocks: Vec<UpBlock>,
+    out: ConvTranspose2d,
+}
+
+impl Generator {
+    /// `z`: [B, latent] -> images [B, channels, size, size].
+    pub fn forward(&self, z: Tensor<2>) -> Tensor<4> {
+        let [batch, latent] = z.dims();
+        let mut x = z.reshape([batch, latent, 1, 1]); // [B, latent, 1, 1]
+        for block in &self.blocks {
+            x = block.forward(x); // [B, 8w, 4, 4] -> [B, 4w, 8, 8] -> ... -> [B, w, S/2, S/2]
+        }
+        tanh(self.out.forward(x)) // [B, C, S, S]
+    }
+}
+
+/// image -> one logit per image.
+#[derive(Module, Debug)]
+pub struct Discriminator {
+    input: Conv2d,
+    blocks: Vec<DownBlock>,
+    out: Conv2d,
+}
+
+impl Discriminator {
+    /// `images`: [B, channels, size, size] in [-1, 1] -> logits [B].
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<1> {
+        let mut x = leaky_relu(self.input.forward(images), LEAKY_SLOPE); // [B, w, S/2, S/2]
+        for block in &self.blocks {
+            x = block.forward(x); // [B, 2w, S/4, S/4] -> ... -> [B, top, 4, 4]
+        }
+        let logits = self.out.forward(x); // [B, 1, 1, 1]
+        let [batch, ..] = logits.dims();
+        logits.reshape([batch]) // [B]
+    }
+}
+
+impl ModelConfig {
+    /// Builds G and D on `device` with DCGAN init drawn from `rng` (backend-independent).
+    pub fn init(&self, rng: &mut Rng, device: &Device) -> Result<(Generator, Discriminator)> {
+        self.validate()?;
+        let n = self.num_upsamples();
+        let top = self.width << (n - 1); // widest layer, next to the 4x4 map
+
+        let mut blocks = vec![UpBlock::new(self.latent, top, 1, 0, device)];
+        let mut c = top;
+        for _ in 1..n {
+            blocks.push(UpBlock::new(c, c / 2, 2, 1, device));
+            c /= 2;
+        }
+        let out = ConvTranspose2dConfig::new([c, self.channels], [4, 4])
+            .with_stride([2, 2])
+            .with_padding([1, 1])
+            .init(device);
+        let generator = Generator { blocks, out }.map(&mut DcganInit::new(rng));
+
+        let input = down_conv(self.channels, self.width, true, device);
+        let mut blocks = Vec::new();
+        let mut c = self.width;
+        for _ in 1..n {
+            blocks.push(DownBlock::new(c, c * 2, device));
+            c *= 2;
+        }
+        let out = Conv2dConfig::new([c, 1], [4, 4]).init(device);
+        let discriminator = Discriminator { input, blocks, out }.map(&mut DcganInit::new(rng));
+        Ok((generator, discriminator))
+    }
+}
+
+/// Re-draws every parameter from our seeded RNG: conv weights N(0, 0.02), BatchNorm gamma
+/// N(1, 0.02), biases and beta 0 (DCGAN paper §4; PyTorch examples/dcgan `weights_init`).
+struct DcganInit<'a> {
+    rng: &'a mut Rng,
+    path: Vec<String>,
+}
+
+impl<'a> DcganInit<'a> {
+    fn new(rng: &'a mut Rng) -> Self {
+        Self { rng, path: Vec::new() }
+    }
+}
+
+impl ModuleMapper for DcganInit<'_> {
+    fn enter_module(&mut self, name: &str, _container: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (id, tensor, mapper) = param.consume();
+        let shape = tensor.shape();
+        let count = shape.num_elements();
+        let values = match self.path.last().map(String::as_str) {
+            Some("weight") => self.rng.normals(count, 0.0, INIT_STD),
+            Some("gamma") => self.rng.normals(count, 1.0, INIT_STD),
+            Some("bias" | "beta") => vec![0.0; count],
+            // Anything else (BatchNorm running statistics) keeps burn's init (mean 0, var 1).
+            _ => return Param::from_mapped_value(id, tensor, mapper),
+        };
+        let grad = tensor.is_require_grad();
+        let mut fresh = Tensor::<D>::from_data(TensorData::new(values, shape), &tensor.device());
+        if grad {
+            fresh = fresh.require_grad();
+        }
+        Param::from_mapped_value(id, fresh, mapper)
+    }
+}
+
+/// Number of scalar parameters in a module (weights the optimiser updates).
+pub fn num_params<M: Module>(module: &M) -> usize {
+    module.num_params()
+}

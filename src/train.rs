@@ -1,0 +1,232 @@
+//! The training loop: one D update then one G update per step (DCGAN paper, Algorithm 1 of
+//! Goodfellow et al. 2014 with k = 1), and `run`, which does k steps and then ONE batched async
+//! readback of the losses and the fixed-noise sample grid — never a synchronous read.
+
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Int, Tensor, TensorData, Transaction};
+
+use crate::config::{Loss, ModelConfig, TrainConfig};
+use crate::data::Dataset;
+use crate::error::{GanError, Result};
+use crate::model::{Discriminator, Generator};
+use crate::rng::Rng;
+
+/// What one call to [`Trainer::run`] reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tick {
+    /// Steps done since the trainer was built.
+    pub step: u64,
+    /// Discriminator loss of the last step.
+    pub d_loss: f32,
+    /// Generator loss of the last step.
+    pub g_loss: f32,
+    /// Mean D logit on the last real batch.
+    pub d_real: f32,
+    /// Mean D logit on the last fake batch.
+    pub d_fake: f32,
+    /// Generator output for the fixed noise, `[N, C, H, W]` in [-1, 1].
+    pub samples: Vec<f32>,
+}
+
+/// Numerically stable softplus, log(1 + e^x) = max(x, 0) + log1p(e^-|x|): burn's `softplus`
+/// computes exp(x) directly, which overflows to inf for logits above ~88.
+fn softplus(x: Tensor<1>) -> Tensor<1> {
+    relu(x.clone()) + x.abs().neg().exp().log1p()
+}
+
+impl Loss {
+    /// D's loss from its logits on a real and a fake batch.
+    fn discriminator(self, real: Tensor<1>, fake: Tensor<1>) -> Tensor<1> {
+        match self {
+            // -log sigmoid(r) - log(1 - sigmoid(f)) = softplus(-r) + softplus(f)
+            Loss::NonSaturating => softplus(real.neg()).mean() + softplus(fake).mean(),
+            Loss::Hinge => relu(real.neg() + 1.0).mean() + relu(fake + 1.0).mean(),
+        }
+    }
+
+    /// G's loss from D's logits on its fakes.
+    fn generator(self, fake: Tensor<1>) -> Tensor<1> {
+        match self {
+            // Non-saturating: maximise log D(G(z)) (Goodfellow et al. 2014, §3).
+            Loss::NonSaturating => softplus(fake.neg()).mean(),
+            Loss::Hinge => fake.neg().mean(),
+        }
+    }
+}
+
+/// Loss and logit tensors of the last step, kept on the device until the next readback.
+struct LastStep {
+    d_loss: Tensor<1>,
+    g_loss: Tensor<1>,
+    d_real: Tensor<1>,
+    d_fake: Tensor<1>,
+}
+
+/// A GAN being trained on one device, with everything it needs to go on.
+pub struct Trainer {
+    model: ModelConfig,
+    train: TrainConfig,
+    device: Device,
+    generator: Generator,
+    discriminator: Discriminator,
+    opt_g: ModuleOptimizer,
+    opt_d: ModuleOptimizer,
+    real: Tensor<4>,
+    count: usize,
+    rng: Rng,
+    fixed_noise: Tensor<2>,
+    step: u64,
+    last: Option<LastStep>,
+}
+
+impl Trainer {
+    /// Validates the settings, uploads `data` and builds G, D and their optimisers on `device`
+    /// (gradients are switched on here). `grid` is the number of fixed-noise samples shown.
+    pub fn new(model: ModelConfig, train: TrainConfig, data: &Dataset, grid: usize, device: &Device) -> Result<Self> {
+        model.validate()?;
+        train.validate()?;
+        if data.size != model.image_size || data.channels != model.channels {
+            return Err(GanError::InvalidConfig {
+                field: "image_size",
+                value: format!("{}x{}x{} data for a {}x{}x{} model", data.size, data.size, data.channels, model.image_size, model.image_size, model.channels),
+                allowed: "data of the model's size and channels",
+            });
+        }
+        if data.is_empty() {
+            return Err(GanError::InvalidConfig { field: "dataset", value: "0 images".into(), allowed: "at least one image" });
+        }
+        let device = device.clone().autodiff();
+        let mut rng = Rng::new(train.seed);
+        let (generator, discriminator) = model.init(&mut rng, &device)?;
+        let adam = AdamConfig::new()
+            .with_beta_1(train.beta1)
+            .with_beta_2(train.beta2)
+            .with_epsilon(train.epsilon);
+        let (s, c) = (model.image_size, model.channels);
+        let real = Tensor::<4>::from_data(TensorData::new(data.to_nchw(), [data.len(), c, s, s]), &device);
+        let fixed_noise = noise(&mut rng, grid.max(1), model.latent, &device);
+        Ok(Trainer {
+            opt_g: adam.init(),
+            opt_d: adam.init(),
+            count: data.len(),
+            model,
+            train,
+            device,
+            generator,
+            discriminator,
+            real,
+            rng,
+            fixed_noise,
+            step: 0,
+            last: None,
+        })
+    }
+
+    /// Steps done so far.
+    pub fn steps(&self) -> u64 {
+        self.step
+    }
+
+    /// The model settings.
+    pub fn model_config(&self) -> &ModelConfig {
+        &self.model
+    }
+
+    /// The generator being trained.
+    pub fn generator(&self) -> &Generator {
+        &self.generator
+    }
+
+    /// Number of trainable parameters of (G, D).
+    pub fn num_params(&self) -> (usize, usize) {
+        (self.generator.num_params(), self.discriminator.num_params())
+    }
+
+    /// Queues one D update and one G update on the device; reads nothing back.
+    pub fn step(&mut self) {
+        let batch = self.train.batch;
+        let loss = self.model.loss;
+        let indices: Vec<i32> = (0..batch).map(|_| self.rng.below(self.count) as i32).collect();
+        let indices = Tensor::<1, Int>::from_data(TensorData::new(indices, [batch]), &self.device);
+        let real = self.real.clone().select(0, indices); // [B, C, S, S]
+        let z = noise(&mut self.rng, batch, self.model.latent, &self.device); // [B, latent]
+
+        // D step: G's output is detached, so only D gets gradients.
+        let fake = self.generator.forward(z.clone()).detach(); // [B, C, S, S]
+        let d_real = self.discriminator.forward(real); // [B]
+        let d_fake = self.discriminator.forward(fake); // [B]
+        let d_loss = loss.discriminator(d_real.clone(), d_fake.clone()); // [1]
+        let grads = GradientsParams::from_grads(d_loss.backward(), &self.discriminator);
+        self.discriminator = self.opt_d.step(self.train.lr_d, self.discriminator.clone(), grads);
+
+        // G step on the same z, through the updated D (as the TF.js reference does).
+        let g_fake = self.discriminator.forward(self.generator.forward(z)); // [B]
+        let g_loss = loss.generator(g_fake); // [1]
+        let grads = GradientsParams::from_grads(g_loss.backward(), &self.generator);
+        self.generator = self.opt_g.step(self.train.lr_g, self.generator.clone(), grads);
+
+        self.step += 1;
+        self.last = Some(LastStep {
+            d_loss: d_loss.detach(),
+            g_loss: g_loss.detach(),
+            d_real: d_real.detach().mean(),
+            d_fake: d_fake.detach().mean(),
+        });
+    }
+
+    /// The generator's output for the fixed noise, `[grid, C, S, S]`, still on the device.
+    ///
+    /// BatchNorm runs in training mode (batch statistics), as PyTorch examples/dcgan draws its
+    /// progress samples: early running averages lag far behind the weights.
+    fn fixed_samples(&self) -> Tensor<4> {
+        self.generator.forward(self.fixed_noise.clone()).detach()
+    }
+
+    /// Runs `k` steps, then reads the losses and the sample grid back in one transaction.
+    pub async fn run(&mut self, k: usize) -> Result<Tick> {
+        for _ in 0..k {
+            self.step();
+        }
+        let samples = self.fixed_samples();
+        let last = self.last.as_ref();
+        let zero = || Tensor::<1>::zeros([1], &self.device);
+        let scalars = [
+            last.map_or_else(zero, |l| l.d_loss.clone()),
+            last.map_or_else(zero, |l| l.g_loss.clone()),
+            last.map_or_else(zero, |l| l.d_real.clone()),
+            last.map_or_else(zero, |l| l.d_fake.clone()),
+        ];
+        let mut transaction = Transaction::default();
+        for s in scalars {
+            transaction = transaction.register(s);
+        }
+        let data = transaction
+            .register(samples)
+            .execute_async()
+            .await
+            .map_err(|e| GanError::Backend(format!("reading results from the device failed: {e:?}")))?;
+        let mut values = data.into_iter().map(|d| {
+            d.convert::<f32>().try_into_vec::<f32>().map_err(|e| GanError::Backend(format!("unexpected tensor data: {e:?}")))
+        });
+        let mut scalar = || -> Result<f32> { Ok(values.next().expect("five tensors were registered")?[0]) };
+        let (d_loss, g_loss, d_real, d_fake) = (scalar()?, scalar()?, scalar()?, scalar()?);
+        let samples = values.next().expect("five tensors were registered")?;
+        for (what, v) in [("discriminator loss", d_loss), ("generator loss", g_loss)] {
+            if !v.is_finite() {
+                return Err(GanError::NonFinite { what, step: self.step });
+            }
+        }
+        if samples.iter().any(|v| !v.is_finite()) {
+            return Err(GanError::NonFinite { what: "generator output", step: self.step });
+        }
+        Ok(Tick { step: self.step, d_loss, g_loss, d_real, d_fake, samples })
+    }
+}
+
+/// `count` latent vectors from N(0, 1) (DCGAN paper §4 uses uniform; PyTorch's example and the
+/// TF.js reference use normal), drawn on the CPU so every backend sees the same noise.
+pub fn noise(rng: &mut Rng, count: usize, latent: usize, device: &Device) -> Tensor<2> {
+    Tensor::from_data(TensorData::new(rng.normals(count * latent, 0.0, 1.0), [count, latent]), device)
+}
