@@ -62,7 +62,11 @@ pub struct TrainConfig {
 }
 
 fn invalid(field: &'static str, value: impl ToString, allowed: &'static str) -> GanError {
-    GanError::InvalidConfig { field, value: value.to_string(), allowed }
+    GanError::InvalidConfig {
+        field,
+        value: value.to_string(),
+        allowed,
+    }
 }
 
 impl ModelConfig {
@@ -75,10 +79,18 @@ impl ModelConfig {
     /// Checks every field against what the model supports; call before allocating anything.
     pub fn validate(&self) -> crate::error::Result<()> {
         if ![16, 32, 64].contains(&self.image_size) {
-            return Err(invalid("image_size", self.image_size, "16, 32 or 64 pixels"));
+            return Err(invalid(
+                "image_size",
+                self.image_size,
+                "16, 32 or 64 pixels",
+            ));
         }
         if ![1, 3].contains(&self.channels) {
-            return Err(invalid("channels", self.channels, "1 (grayscale) or 3 (RGB)"));
+            return Err(invalid(
+                "channels",
+                self.channels,
+                "1 (grayscale) or 3 (RGB)",
+            ));
         }
         if !(1..=512).contains(&self.latent) {
             return Err(invalid("latent", self.latent, "1 to 512"));
@@ -113,7 +125,11 @@ impl TrainConfig {
             }
         }
         if !(self.epsilon.is_finite() && self.epsilon > 0.0 && self.epsilon <= 1e-2) {
-            return Err(invalid("epsilon", self.epsilon, "greater than 0 and at most 0.01"));
+            return Err(invalid(
+                "epsilon",
+                self.epsilon,
+                "greater than 0 and at most 0.01",
+            ));
         }
         Ok(())
     }

@@ -41,12 +41,18 @@ impl Dataset {
         let pixels = if channels == 1 {
             self.pixels
                 .chunks_exact(3)
-                .map(|p| (0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32).round() as u8)
+                .map(|p| {
+                    (0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32).round() as u8
+                })
                 .collect()
         } else {
             self.pixels.iter().flat_map(|&v| [v, v, v]).collect()
         };
-        Dataset { size: self.size, channels, pixels }
+        Dataset {
+            size: self.size,
+            channels,
+            pixels,
+        }
     }
 
     /// All images as `[N, C, H, W]` floats in [-1, 1] (the generator's tanh range).
@@ -77,7 +83,11 @@ pub fn builtin(name: &str, size: usize, seed: u64) -> Result<Dataset> {
     for _ in 0..BUILTIN_COUNT {
         pixels.extend(draw(&mut rng, size));
     }
-    Ok(Dataset { size, channels, pixels })
+    Ok(Dataset {
+        size,
+        channels,
+        pixels,
+    })
 }
 
 /// 4x4 supersampling: enough to anti-alias edges at 16 px.
@@ -98,7 +108,9 @@ fn render<const C: usize>(size: usize, shade: impl Fn(f32, f32) -> [f32; C]) -> 
                     }
                 }
             }
-            out.extend(acc.map(|a| (a / (SUB * SUB) as f32 * 255.0).round().clamp(0.0, 255.0) as u8));
+            out.extend(
+                acc.map(|a| (a / (SUB * SUB) as f32 * 255.0).round().clamp(0.0, 255.0) as u8),
+            );
         }
     }
     out
@@ -132,7 +144,11 @@ impl Blob {
 }
 
 fn color(rng: &mut Rng) -> [f32; 3] {
-    [rng.uniform() as f32, rng.uniform() as f32, rng.uniform() as f32]
+    [
+        rng.uniform() as f32,
+        rng.uniform() as f32,
+        rng.uniform() as f32,
+    ]
 }
 
 /// Vertical two-colour gradient with 1-3 solid shapes (like the TF.js reference data, plus
@@ -205,7 +221,9 @@ fn draw_glyph(rng: &mut Rng, size: usize) -> Vec<u8> {
         })
         .collect();
     render::<1>(size, |x, y| {
-        let hit = segments.iter().any(|[a, b]| segment_distance((x, y), *a, *b) <= stroke);
+        let hit = segments
+            .iter()
+            .any(|[a, b]| segment_distance((x, y), *a, *b) <= stroke);
         [if hit { gray } else { 0.0 }]
     })
 }

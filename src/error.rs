@@ -33,15 +33,26 @@ pub enum GanError {
 impl fmt::Display for GanError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            GanError::InvalidConfig { field, value, allowed } => {
+            GanError::InvalidConfig {
+                field,
+                value,
+                allowed,
+            } => {
                 write!(f, "invalid setting `{field}` = {value}: allowed {allowed}")
             }
             GanError::UnknownDataset(name) => {
-                write!(f, "unknown built-in dataset \"{name}\" (choose one of: {})", crate::data::BUILTIN_NAMES.join(", "))
+                write!(
+                    f,
+                    "unknown built-in dataset \"{name}\" (choose one of: {})",
+                    crate::data::BUILTIN_NAMES.join(", ")
+                )
             }
             GanError::Backend(msg) => write!(f, "backend error: {msg}"),
             GanError::NonFinite { what, step } => {
-                write!(f, "{what} became NaN or infinite at step {step}; try a lower learning rate")
+                write!(
+                    f,
+                    "{what} became NaN or infinite at step {step}; try a lower learning rate"
+                )
             }
             GanError::Poisoned => write!(
                 f,

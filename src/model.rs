@@ -31,7 +31,10 @@ impl UpBlock {
             .with_padding([padding, padding])
             .with_bias(false)
             .init(device);
-        Self { conv, norm: BatchNormConfig::new(cout).init(device) }
+        Self {
+            conv,
+            norm: BatchNormConfig::new(cout).init(device),
+        }
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
@@ -48,7 +51,10 @@ pub struct DownBlock {
 
 impl DownBlock {
     fn new(cin: usize, cout: usize, device: &Device) -> Self {
-        Self { conv: down_conv(cin, cout, false, device), norm: BatchNormConfig::new(cout).init(device) }
+        Self {
+            conv: down_conv(cin, cout, false, device),
+            norm: BatchNormConfig::new(cout).init(device),
+        }
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
@@ -146,7 +152,10 @@ struct DcganInit<'a> {
 
 impl<'a> DcganInit<'a> {
     fn new(rng: &'a mut Rng) -> Self {
-        Self { rng, path: Vec::new() }
+        Self {
+            rng,
+            path: Vec::new(),
+        }
     }
 }
 

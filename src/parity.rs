@@ -44,6 +44,16 @@ pub async fn compare(
 }
 
 fn diff(a: &Tick, b: &Tick) -> ParityStep {
-    let sample_max_diff = a.samples.iter().zip(&b.samples).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
-    ParityStep { step: a.step, losses_a: (a.d_loss, a.g_loss), losses_b: (b.d_loss, b.g_loss), sample_max_diff }
+    let sample_max_diff = a
+        .samples
+        .iter()
+        .zip(&b.samples)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max);
+    ParityStep {
+        step: a.step,
+        losses_a: (a.d_loss, a.g_loss),
+        losses_b: (b.d_loss, b.g_loss),
+        sample_max_diff,
+    }
 }

@@ -18,14 +18,23 @@ const GAP_GRAY: u8 = 64;
 
 /// Lays out `count` images of `size`x`size` in a grid `cols` wide. `value(n, y, x, c)` gives
 /// channel `c` (of `channels`, 1 or 3) of image `n` as a byte.
-fn grid(count: usize, size: usize, channels: usize, cols: usize, value: impl Fn(usize, usize, usize, usize) -> u8) -> Rgba {
+fn grid(
+    count: usize,
+    size: usize,
+    channels: usize,
+    cols: usize,
+    value: impl Fn(usize, usize, usize, usize) -> u8,
+) -> Rgba {
     let cols = cols.clamp(1, count.max(1));
     let rows = count.div_ceil(cols);
     let width = cols * size + (cols + 1) * GAP;
     let height = rows * size + (rows + 1) * GAP;
     let mut pixels = vec![GAP_GRAY; width * height * 4];
     for n in 0..count {
-        let (ox, oy) = (GAP + (n % cols) * (size + GAP), GAP + (n / cols) * (size + GAP));
+        let (ox, oy) = (
+            GAP + (n % cols) * (size + GAP),
+            GAP + (n / cols) * (size + GAP),
+        );
         for y in 0..size {
             for x in 0..size {
                 let o = ((oy + y) * width + ox + x) * 4;
@@ -36,7 +45,11 @@ fn grid(count: usize, size: usize, channels: usize, cols: usize, value: impl Fn(
             }
         }
     }
-    Rgba { width, height, pixels }
+    Rgba {
+        width,
+        height,
+        pixels,
+    }
 }
 
 /// Grid of generator outputs: `[N, C, H, W]` floats in [-1, 1].
@@ -51,7 +64,9 @@ pub fn grid_from_nchw(data: &[f32], size: usize, channels: usize, cols: usize) -
 /// Grid of stored images: `[N, H, W, C]` bytes.
 pub fn grid_from_nhwc(data: &[u8], size: usize, channels: usize, cols: usize) -> Rgba {
     let count = data.len() / (size * size * channels);
-    grid(count, size, channels, cols, |n, y, x, c| data[((n * size + y) * size + x) * channels + c])
+    grid(count, size, channels, cols, |n, y, x, c| {
+        data[((n * size + y) * size + x) * channels + c]
+    })
 }
 
 #[cfg(test)]

@@ -84,18 +84,36 @@ pub struct Trainer {
 impl Trainer {
     /// Validates the settings, uploads `data` and builds G, D and their optimisers on `device`
     /// (gradients are switched on here). `grid` is the number of fixed-noise samples shown.
-    pub fn new(model: ModelConfig, train: TrainConfig, data: &Dataset, grid: usize, device: &Device) -> Result<Self> {
+    pub fn new(
+        model: ModelConfig,
+        train: TrainConfig,
+        data: &Dataset,
+        grid: usize,
+        device: &Device,
+    ) -> Result<Self> {
         model.validate()?;
         train.validate()?;
         if data.size != model.image_size || data.channels != model.channels {
             return Err(GanError::InvalidConfig {
                 field: "image_size",
-                value: format!("{}x{}x{} data for a {}x{}x{} model", data.size, data.size, data.channels, model.image_size, model.image_size, model.channels),
+                value: format!(
+                    "{}x{}x{} data for a {}x{}x{} model",
+                    data.size,
+                    data.size,
+                    data.channels,
+                    model.image_size,
+                    model.image_size,
+                    model.channels
+                ),
                 allowed: "data of the model's size and channels",
             });
         }
         if data.is_empty() {
-            return Err(GanError::InvalidConfig { field: "dataset", value: "0 images".into(), allowed: "at least one image" });
+            return Err(GanError::InvalidConfig {
+                field: "dataset",
+                value: "0 images".into(),
+                allowed: "at least one image",
+            });
         }
         let device = device.clone().autodiff();
         let mut rng = Rng::new(train.seed);
@@ -105,7 +123,10 @@ impl Trainer {
             .with_beta_2(train.beta2)
             .with_epsilon(train.epsilon);
         let (s, c) = (model.image_size, model.channels);
-        let real = Tensor::<4>::from_data(TensorData::new(data.to_nchw(), [data.len(), c, s, s]), &device);
+        let real = Tensor::<4>::from_data(
+            TensorData::new(data.to_nchw(), [data.len(), c, s, s]),
+            &device,
+        );
         let fixed_noise = noise(&mut rng, grid.max(1), model.latent, &device);
         Ok(Trainer {
             opt_g: adam.init(),
@@ -148,7 +169,9 @@ impl Trainer {
     pub fn step(&mut self) {
         let batch = self.train.batch;
         let loss = self.model.loss;
-        let indices: Vec<i32> = (0..batch).map(|_| self.rng.below(self.count) as i32).collect();
+        let indices: Vec<i32> = (0..batch)
+            .map(|_| self.rng.below(self.count) as i32)
+            .collect();
         let indices = Tensor::<1, Int>::from_data(TensorData::new(indices, [batch]), &self.device);
         let real = self.real.clone().select(0, indices); // [B, C, S, S]
         let z = noise(&mut self.rng, batch, self.model.latent, &self.device); // [B, latent]
@@ -159,13 +182,17 @@ impl Trainer {
         let d_fake = self.discriminator.forward(fake); // [B]
         let d_loss = loss.discriminator(d_real.clone(), d_fake.clone()); // [1]
         let grads = GradientsParams::from_grads(d_loss.backward(), &self.discriminator);
-        self.discriminator = self.opt_d.step(self.train.lr_d, self.discriminator.clone(), grads);
+        self.discriminator = self
+            .opt_d
+            .step(self.train.lr_d, self.discriminator.clone(), grads);
 
         // G step on the same z, through the updated D (as the TF.js reference does).
         let g_fake = self.discriminator.forward(self.generator.forward(z)); // [B]
         let g_loss = loss.generator(g_fake); // [1]
         let grads = GradientsParams::from_grads(g_loss.backward(), &self.generator);
-        self.generator = self.opt_g.step(self.train.lr_g, self.generator.clone(), grads);
+        self.generator = self
+            .opt_g
+            .step(self.train.lr_g, self.generator.clone(), grads);
 
         self.step += 1;
         self.last = Some(LastStep {
@@ -206,27 +233,48 @@ impl Trainer {
             .register(samples)
             .execute_async()
             .await
-            .map_err(|e| GanError::Backend(format!("reading results from the device failed: {e:?}")))?;
+            .map_err(|e| {
+                GanError::Backend(format!("reading results from the device failed: {e:?}"))
+            })?;
         let mut values = data.into_iter().map(|d| {
-            d.convert::<f32>().try_into_vec::<f32>().map_err(|e| GanError::Backend(format!("unexpected tensor data: {e:?}")))
+            d.convert::<f32>()
+                .try_into_vec::<f32>()
+                .map_err(|e| GanError::Backend(format!("unexpected tensor data: {e:?}")))
         });
-        let mut scalar = || -> Result<f32> { Ok(values.next().expect("five tensors were registered")?[0]) };
+        let mut scalar =
+            || -> Result<f32> { Ok(values.next().expect("five tensors were registered")?[0]) };
         let (d_loss, g_loss, d_real, d_fake) = (scalar()?, scalar()?, scalar()?, scalar()?);
         let samples = values.next().expect("five tensors were registered")?;
         for (what, v) in [("discriminator loss", d_loss), ("generator loss", g_loss)] {
             if !v.is_finite() {
-                return Err(GanError::NonFinite { what, step: self.step });
+                return Err(GanError::NonFinite {
+                    what,
+                    step: self.step,
+                });
             }
         }
         if samples.iter().any(|v| !v.is_finite()) {
-            return Err(GanError::NonFinite { what: "generator output", step: self.step });
+            return Err(GanError::NonFinite {
+                what: "generator output",
+                step: self.step,
+            });
         }
-        Ok(Tick { step: self.step, d_loss, g_loss, d_real, d_fake, samples })
+        Ok(Tick {
+            step: self.step,
+            d_loss,
+            g_loss,
+            d_real,
+            d_fake,
+            samples,
+        })
     }
 }
 
 /// `count` latent vectors from N(0, 1) (DCGAN paper §4 uses uniform; PyTorch's example and the
 /// TF.js reference use normal), drawn on the CPU so every backend sees the same noise.
 pub fn noise(rng: &mut Rng, count: usize, latent: usize, device: &Device) -> Tensor<2> {
-    Tensor::from_data(TensorData::new(rng.normals(count * latent, 0.0, 1.0), [count, latent]), device)
+    Tensor::from_data(
+        TensorData::new(rng.normals(count * latent, 0.0, 1.0), [count, latent]),
+        device,
+    )
 }

@@ -2,19 +2,31 @@
 //! DCGAN, config validation, datasets, determinism and a short training run.
 
 use burn::tensor::{Device, Tensor};
+use gan_playground::GanError;
 use gan_playground::config::{Loss, ModelConfig, TrainConfig};
 use gan_playground::data::{self, Dataset};
 use gan_playground::rng::Rng;
 use gan_playground::train::{Tick, Trainer};
-use gan_playground::GanError;
 
 fn tiny(size: usize, channels: usize) -> ModelConfig {
-    ModelConfig::new().with_image_size(size).with_channels(channels).with_latent(16).with_width(8)
+    ModelConfig::new()
+        .with_image_size(size)
+        .with_channels(channels)
+        .with_latent(16)
+        .with_width(8)
 }
 
-fn train_run(model: ModelConfig, train: TrainConfig, data: &Dataset, ticks: usize, k: usize) -> Vec<Tick> {
+fn train_run(
+    model: ModelConfig,
+    train: TrainConfig,
+    data: &Dataset,
+    ticks: usize,
+    k: usize,
+) -> Vec<Tick> {
     let mut trainer = Trainer::new(model, train, data, 4, &Device::flex()).expect("valid settings");
-    (0..ticks).map(|_| pollster::block_on(trainer.run(k)).expect("finite training")).collect()
+    (0..ticks)
+        .map(|_| pollster::block_on(trainer.run(k)).expect("finite training"))
+        .collect()
 }
 
 #[test]
@@ -25,8 +37,16 @@ fn output_shapes_for_every_size_and_channel_count() {
             let cfg = tiny(size, channels);
             let (g, d) = cfg.init(&mut Rng::new(1), &device).unwrap();
             let images = g.forward(Tensor::zeros([2, 16], &device));
-            assert_eq!(images.dims(), [2, channels, size, size], "G for {size}x{size}x{channels}");
-            assert_eq!(d.forward(images).dims(), [2], "D for {size}x{size}x{channels}");
+            assert_eq!(
+                images.dims(),
+                [2, channels, size, size],
+                "G for {size}x{size}x{channels}"
+            );
+            assert_eq!(
+                d.forward(images).dims(),
+                [2],
+                "D for {size}x{size}x{channels}"
+            );
         }
     }
 }
@@ -42,7 +62,10 @@ fn reference_dcgan_matches_the_tfjs_benchmark_layers() {
     let g_expected = 409_600 + 1_024 + 524_288 + 512 + 131_072 + 256 + 3_075;
     let d_expected = 3_136 + 131_072 + 512 + 524_288 + 1_024 + 4_097;
     let cfg = ModelConfig::reference();
-    assert_eq!((cfg.image_size, cfg.channels, cfg.latent, cfg.loss), (32, 3, 100, Loss::NonSaturating));
+    assert_eq!(
+        (cfg.image_size, cfg.channels, cfg.latent, cfg.loss),
+        (32, 3, 100, Loss::NonSaturating)
+    );
     let device = Device::flex();
     let (g, d) = cfg.init(&mut Rng::new(1), &device).unwrap();
     use burn::module::Module;
@@ -60,8 +83,14 @@ fn invalid_settings_are_refused_with_the_field_named() {
     ];
     for (cfg, field) in cases {
         let err = cfg.init(&mut Rng::new(1), &Device::flex()).unwrap_err();
-        assert!(matches!(err, GanError::InvalidConfig { field: f, .. } if f == field), "{err}");
-        assert!(err.to_string().contains(field), "message names the field: {err}");
+        assert!(
+            matches!(err, GanError::InvalidConfig { field: f, .. } if f == field),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains(field),
+            "message names the field: {err}"
+        );
     }
     let train_cases: Vec<(TrainConfig, &str)> = vec![
         (TrainConfig::new().with_batch(1), "batch"),
@@ -73,12 +102,22 @@ fn invalid_settings_are_refused_with_the_field_named() {
     ];
     let data = data::builtin("glyphs", 16, 1).unwrap();
     for (cfg, field) in train_cases {
-        let err = Trainer::new(tiny(16, 1), cfg, &data, 4, &Device::flex()).err().expect("refused");
-        assert!(matches!(err, GanError::InvalidConfig { field: f, .. } if f == field), "{err}");
+        let err = Trainer::new(tiny(16, 1), cfg, &data, 4, &Device::flex())
+            .err()
+            .expect("refused");
+        assert!(
+            matches!(err, GanError::InvalidConfig { field: f, .. } if f == field),
+            "{err}"
+        );
     }
     // Data that does not fit the model is refused too, naming both shapes.
-    let err = Trainer::new(tiny(16, 3), TrainConfig::new(), &data, 4, &Device::flex()).err().unwrap();
-    assert!(err.to_string().contains("16x16x1 data for a 16x16x3 model"), "{err}");
+    let err = Trainer::new(tiny(16, 3), TrainConfig::new(), &data, 4, &Device::flex())
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string().contains("16x16x1 data for a 16x16x3 model"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -92,8 +131,16 @@ fn config_round_trips_through_json() {
 #[test]
 fn builtin_sets_are_deterministic_distinct_and_not_blank() {
     let shapes = data::builtin("shapes", 32, 7).unwrap();
-    assert_eq!(shapes, data::builtin("shapes", 32, 7).unwrap(), "same seed, same images");
-    assert_ne!(shapes, data::builtin("shapes", 32, 8).unwrap(), "other seed, other images");
+    assert_eq!(
+        shapes,
+        data::builtin("shapes", 32, 7).unwrap(),
+        "same seed, same images"
+    );
+    assert_ne!(
+        shapes,
+        data::builtin("shapes", 32, 8).unwrap(),
+        "other seed, other images"
+    );
     assert_eq!((shapes.len(), shapes.channels), (data::BUILTIN_COUNT, 3));
     let glyphs = data::builtin("glyphs", 32, 7).unwrap();
     assert_eq!(glyphs.channels, 1);
@@ -105,10 +152,19 @@ fn builtin_sets_are_deterministic_distinct_and_not_blank() {
         }
     }
     // Glyphs are mostly dark background with bright strokes; shapes are colourful.
-    let mean = |d: &Dataset| d.pixels.iter().map(|&v| v as f64).sum::<f64>() / d.pixels.len() as f64;
-    assert!(mean(&glyphs) < 90.0 && mean(&shapes) > 90.0, "{} {}", mean(&glyphs), mean(&shapes));
+    let mean =
+        |d: &Dataset| d.pixels.iter().map(|&v| v as f64).sum::<f64>() / d.pixels.len() as f64;
+    assert!(
+        mean(&glyphs) < 90.0 && mean(&shapes) > 90.0,
+        "{} {}",
+        mean(&glyphs),
+        mean(&shapes)
+    );
     let err = data::builtin("cats", 32, 1).unwrap_err();
-    assert!(err.to_string().contains("cats") && err.to_string().contains("shapes"), "{err}");
+    assert!(
+        err.to_string().contains("cats") && err.to_string().contains("shapes"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -127,15 +183,32 @@ fn discriminator_learns_to_separate_real_from_fake() {
     for loss in [Loss::NonSaturating, Loss::Hinge] {
         let data = data::builtin("shapes", 16, 5).unwrap();
         let model = tiny(16, 3).with_loss(loss);
-        let ticks = train_run(model, TrainConfig::new().with_batch(16).with_lr_d(1e-3), &data, 3, 10);
+        let ticks = train_run(
+            model,
+            TrainConfig::new().with_batch(16).with_lr_d(1e-3),
+            &data,
+            3,
+            10,
+        );
         let last = ticks.last().unwrap();
         assert_eq!(last.step, 30);
         for t in &ticks {
-            assert!(t.d_loss.is_finite() && t.g_loss.is_finite(), "{loss:?}: {t:?}");
+            assert!(
+                t.d_loss.is_finite() && t.g_loss.is_finite(),
+                "{loss:?}: {t:?}"
+            );
         }
-        assert!(last.d_real > last.d_fake + 0.5, "{loss:?}: D logits real {} fake {}", last.d_real, last.d_fake);
+        assert!(
+            last.d_real > last.d_fake + 0.5,
+            "{loss:?}: D logits real {} fake {}",
+            last.d_real,
+            last.d_fake
+        );
         // The gap opened during training: after the first tick D was far less sure.
-        assert!(ticks[0].d_real - ticks[0].d_fake < last.d_real - last.d_fake, "{loss:?}: {ticks:?}");
+        assert!(
+            ticks[0].d_real - ticks[0].d_fake < last.d_real - last.d_fake,
+            "{loss:?}: {ticks:?}"
+        );
         assert_eq!(last.samples.len(), 4 * 3 * 16 * 16);
         assert!(last.samples.iter().all(|v| (-1.0..=1.0).contains(v)));
     }

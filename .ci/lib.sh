@@ -1,0 +1,40 @@
+# Shared helpers for the .ci scripts: quiet, idempotent installs.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export PATH="$HOME/.cargo/bin:$PATH"
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+APT_UPDATED=""
+
+# apt_need PACKAGE...: installs the Debian packages that are missing.
+apt_need() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "installing ${missing[*]} (apt)"
+  if [ -z "$APT_UPDATED" ]; then $SUDO apt-get update -qq; APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# The wasm-bindgen version Cargo.lock pins: the CLI must match it exactly.
+locked_wasm_bindgen() {
+  awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock"
+}
+
+setup_build() {
+  command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup first (https://rustup.rs)"; exit 1; }
+  rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+  local want; want="$(locked_wasm_bindgen)"
+  if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$want" ]; then
+    echo "installing wasm-bindgen-cli $want (cargo, a few minutes)"
+    cargo install -q wasm-bindgen-cli --version "$want"
+  fi
+  command -v wasm-pack >/dev/null || { echo "installing wasm-pack (cargo, a few minutes)"; cargo install -q wasm-pack --version 0.15.1; }
+  command -v wasm-opt >/dev/null || apt_need binaryen
+  command -v python3 >/dev/null || apt_need python3
+}
+
+setup_test() {
+  apt_need chromium chromium-driver mesa-vulkan-drivers
+  command -v node >/dev/null || apt_need nodejs npm
+  (cd "$ROOT/tests/e2e" && { [ -d node_modules/playwright-core ] || npm ci --silent --no-audit --no-fund; })
+}

@@ -1,0 +1,99 @@
+// End to end: open the served page, train a tiny GAN on WebGPU in the worker, watch the samples
+// and losses update, pause, and look at the page (a screenshot lands in target/e2e/).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { startServer, launch, watchErrors, requireWebGpu, ROOT } from './harness.mjs';
+
+let server, base, browser, page, errors;
+const TINY = 'dataset=shapes&imageSize=16&batch=8&width=8&latent=16&seed=2';
+
+before(async () => {
+  ({ server, base } = await startServer());
+  browser = await launch();
+  page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+  errors = watchErrors(page);
+  await page.goto(`${base}/www/index.html?${TINY}`);
+  await requireWebGpu(page);
+});
+
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+// Pixels of a canvas as an array, plus whether they vary at all.
+async function canvasPixels(id) {
+  return page.evaluate((id) => {
+    const c = document.getElementById(id);
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let min = 255, max = 0;
+    for (let i = 0; i < d.length; i += 4) { min = Math.min(min, d[i], d[i + 1], d[i + 2]); max = Math.max(max, d[i], d[i + 1], d[i + 2]); }
+    return { w: c.width, h: c.height, min, max, data: Array.from(d) };
+  }, id);
+}
+
+const stepCount = async () => Number(await page.locator('#step-count').textContent());
+
+test('every control has a visible label or name', async () => {
+  for (const name of ['Train', 'Pause', 'Step once', 'Reset']) {
+    assert.equal(await page.getByRole('button', { name, exact: true }).count(), 1, `button ${name}`);
+  }
+  for (const label of ['Dataset', 'Image size', 'Batch size (images)', 'Network width (channels)', 'Latent size',
+    'Generator learning rate', 'Discriminator learning rate', 'Loss', 'Seed', 'Backend']) {
+    assert.equal(await page.getByLabel(label, { exact: true }).count(), 1, `control labelled ${label}`);
+  }
+  for (const name of ['Real images from the dataset', 'Generated samples', 'Loss chart']) {
+    assert.equal(await page.getByLabel(name).count(), 1, `canvas ${name}`);
+  }
+});
+
+test('trains on WebGPU: samples change, losses stay finite, Pause stops the counter', { timeout: 900_000 }, async () => {
+  await page.waitForSelector('#backend[data-backend]', { timeout: 120_000 });
+  const backend = await page.locator('#backend').getAttribute('data-backend');
+  assert.equal(backend, 'webgpu', `page fell back to: ${await page.locator('#backend').textContent()} / ${await page.locator('#notice-text').textContent()}`);
+  console.log('adapter shown:', await page.locator('#backend').textContent());
+
+  await page.waitForFunction(() => document.getElementById('preview').width > 8);
+  const preview = await canvasPixels('preview');
+  assert.ok(preview.max - preview.min > 100, 'the dataset preview shows real images');
+
+  const t0 = Date.now();
+  await page.getByRole('button', { name: 'Train', exact: true }).click();
+  await page.waitForFunction(() => Number(document.getElementById('step-count').textContent) >= 1, null, { timeout: 600_000 });
+  console.log(`first tick after ${((Date.now() - t0) / 1000).toFixed(1)} s; page says first samples after ${await page.locator('#first-samples').textContent()}`);
+  const first = await canvasPixels('samples');
+  const firstStep = await stepCount();
+  await page.waitForFunction((s) => Number(document.getElementById('step-count').textContent) >= s + 3, firstStep, { timeout: 600_000 });
+  const later = await canvasPixels('samples');
+  console.log(`speed shown: ${await page.locator('#speed').textContent()}`);
+
+  assert.equal(first.w, 6 * 16 + 7, '6x6 grid of 16 px samples');
+  assert.ok(later.max - later.min > 20, `samples are not blank or constant (${later.min}..${later.max})`);
+  assert.notDeepEqual(first.data, later.data, 'samples change as training goes on');
+  for (const id of ['d-loss', 'g-loss']) {
+    const v = Number(await page.locator(`#${id}`).textContent());
+    assert.ok(Number.isFinite(v), `${id} is finite (${v})`);
+  }
+  assert.match(await page.locator('#first-samples').textContent(), /^\d+(\.\d)? s$/);
+
+  await page.getByRole('button', { name: 'Pause', exact: true }).click();
+  await page.waitForFunction(() => document.getElementById('pause').disabled);
+  const paused = await stepCount();
+  await page.waitForTimeout(4000);
+  assert.equal(await stepCount(), paused, 'the step counter stops while paused');
+  assert.equal(await page.getByRole('button', { name: 'Resume', exact: true }).isEnabled(), true);
+
+  await fs.mkdir(path.join(ROOT, 'target/e2e'), { recursive: true });
+  await page.screenshot({ path: path.join(ROOT, 'target/e2e/page.png'), fullPage: true });
+  assert.deepEqual(errors, [], 'no page errors, unhandled rejections or console errors');
+});
+
+test('Reset clears the model and unlocks the settings', { timeout: 120_000 }, async () => {
+  await page.getByRole('button', { name: 'Reset', exact: true }).click();
+  await page.waitForFunction(() => document.getElementById('step-count').textContent === '0');
+  assert.equal(await page.getByLabel('Batch size (images)').isEnabled(), true);
+  assert.equal(await page.getByRole('button', { name: 'Train', exact: true }).isEnabled(), true);
+  assert.deepEqual(errors, []);
+});

@@ -1,0 +1,163 @@
+// The page: controls, sample and preview canvases, the loss chart. All training happens in
+// worker.js; this file only sends settings and draws what comes back.
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+
+let worker = null;
+let ready = false;
+let running = false;
+let trainPressedAt = null;   // performance.now() when Train was pressed, until the first samples
+let history = [];            // [step, dLoss, gLoss]
+
+function settings() {
+  return {
+    dataset: $('dataset').value,
+    imageSize: Number($('image-size').value),
+    batch: Number($('batch').value),
+    width: Number($('width').value),
+    latent: Number($('latent').value),
+    lrG: Number($('lr-g').value),
+    lrD: Number($('lr-d').value),
+    loss: $('loss').value,
+    seed: Number($('seed').value),
+    grid: 36,
+  };
+}
+
+// Tests and shared links may preset any setting: ?batch=8&width=8&imageSize=16
+const inputFor = { dataset: 'dataset', imageSize: 'image-size', batch: 'batch', width: 'width', latent: 'latent',
+  lrG: 'lr-g', lrD: 'lr-d', loss: 'loss', seed: 'seed', backend: 'backend-choice' };
+for (const [key, id] of Object.entries(inputFor)) if (params.has(key)) $(id).value = params.get(key);
+
+function notice(text, kind) {
+  $('notice').hidden = !text;
+  $('notice').className = `notice ${kind || ''}`;
+  $('notice-text').textContent = text || '';
+  $('restart').hidden = kind !== 'fatal';
+}
+
+function updateButtons() {
+  const hasModel = $('step-count').dataset.model === 'yes';
+  $('train').disabled = !ready || running;
+  $('train').textContent = hasModel ? 'Resume' : 'Train';
+  $('pause').disabled = !ready || !running;
+  $('step').disabled = !ready || running;
+  $('reset').disabled = !ready || !hasModel;
+  $('settings').disabled = hasModel;
+  $('dataset').disabled = hasModel;
+}
+
+function draw(canvasId, msg) {
+  const canvas = $(canvasId);
+  canvas.width = msg.width;
+  canvas.height = msg.height;
+  canvas.getContext('2d').putImageData(new ImageData(msg.rgba, msg.width, msg.height), 0, 0);
+}
+
+function drawChart() {
+  const c = $('chart');
+  const g = c.getContext('2d');
+  const W = c.width, H = c.height, L = 40, B = 24;
+  g.clearRect(0, 0, W, H);
+  g.fillStyle = '#fff'; g.fillRect(0, 0, W, H);
+  g.strokeStyle = '#8a93a6'; g.beginPath(); g.moveTo(L, 4); g.lineTo(L, H - B); g.lineTo(W - 4, H - B); g.stroke();
+  g.fillStyle = '#4a5468'; g.font = '11px system-ui';
+  if (!history.length) { g.fillText('losses appear here once training starts', L + 10, H / 2); return; }
+  const maxStep = Math.max(1, history[history.length - 1][0]);
+  const maxLoss = Math.max(1e-3, ...history.map(([, d, gl]) => Math.max(d, gl)));
+  const minLoss = Math.min(0, ...history.map(([, d, gl]) => Math.min(d, gl)));
+  const x = (s) => L + ((W - 4 - L) * s) / maxStep;
+  const y = (v) => H - B - ((H - B - 6) * (v - minLoss)) / (maxLoss - minLoss);
+  g.fillText(maxLoss.toFixed(2), 2, y(maxLoss) + 8);
+  g.fillText(minLoss.toFixed(2), 2, y(minLoss));
+  g.fillText('0', L - 4, H - 8);
+  g.fillText(`step ${maxStep}`, W - 60, H - 8);
+  for (const [col, color] of [[1, '#d9534f'], [2, '#2a6df4']]) {
+    g.strokeStyle = color; g.lineWidth = 1.5; g.beginPath();
+    history.forEach((h, i) => (i ? g.lineTo(x(h[0]), y(h[col])) : g.moveTo(x(h[0]), y(h[col]))));
+    g.stroke();
+  }
+}
+
+const onMessage = {
+  ready(msg) {
+    ready = true;
+    $('backend').textContent = msg.backend === 'webgpu' ? `WebGPU: ${msg.adapter}` : 'CPU (Flex in WebAssembly)';
+    $('backend').dataset.backend = msg.backend;
+    if (msg.notice) notice(msg.notice);
+    if (msg.backend === 'cpu' && !params.has('batch')) { $('batch').value = 16; $('width').value = 16; $('image-size').value = 16; }
+    requestPreview();
+    updateButtons();
+  },
+  preview(msg) { draw('preview', msg); $('preview-caption').textContent = `Real images: ${$('dataset').selectedOptions[0].text}`; },
+  model(msg) {
+    $('params').textContent = `${msg.generatorParams.toLocaleString()} / ${msg.discriminatorParams.toLocaleString()}`;
+    $('step-count').dataset.model = 'yes';
+    updateButtons();
+  },
+  state(msg) {
+    running = msg.running;
+    if (msg.reset) {
+      $('step-count').dataset.model = 'no';
+      $('step-count').textContent = '0';
+      for (const id of ['d-loss', 'g-loss', 'first-samples', 'params']) $(id).textContent = '–';
+      $('speed').textContent = '– steps/s';
+      history = []; drawChart();
+      const s = $('samples'); s.getContext('2d').clearRect(0, 0, s.width, s.height);
+    }
+    updateButtons();
+  },
+  samples(msg) {
+    draw('samples', msg);
+    if (trainPressedAt !== null) {
+      $('first-samples').textContent = `${((performance.now() - trainPressedAt) / 1000).toFixed(1)} s`;
+      trainPressedAt = null;
+    }
+  },
+  progress(msg) {
+    $('step-count').textContent = String(msg.step);
+    $('speed').textContent = `${msg.stepsPerSec < 1 ? msg.stepsPerSec.toFixed(3) : msg.stepsPerSec.toFixed(1)} steps/s`;
+    $('d-loss').textContent = msg.dLoss.toFixed(3);
+    $('g-loss').textContent = msg.gLoss.toFixed(3);
+    history.push([msg.step, msg.dLoss, msg.gLoss]);
+    if (history.length > 2000) history = history.filter((_, i) => i % 2 === 0);
+    drawChart();
+  },
+  error(msg) { notice(msg.message, 'error'); },
+  fatal(msg) {
+    ready = false; running = false;
+    notice(`${msg.message} Your settings are kept; restart to train again.`, 'fatal');
+    updateButtons();
+  },
+};
+
+function startWorker() {
+  if (worker) worker.terminate();
+  ready = false; running = false;
+  worker = new Worker('worker.js', { type: 'module' });
+  worker.onmessage = (e) => onMessage[e.data.type] && onMessage[e.data.type](e.data);
+  worker.onerror = (e) => onMessage.fatal({ message: `The training worker failed to load: ${e.message || 'unknown error'}.` });
+  worker.postMessage({ type: 'init', backend: $('backend-choice').value });
+  onMessage.state({ running: false, reset: true });
+}
+
+function requestPreview() {
+  if (ready) worker.postMessage({ type: 'preview', dataset: $('dataset').value, imageSize: Number($('image-size').value) });
+}
+
+$('train').onclick = () => {
+  notice(null);
+  const fresh = $('step-count').dataset.model !== 'yes';
+  if (fresh) trainPressedAt = performance.now();
+  worker.postMessage(fresh ? { type: 'start', settings: settings() } : { type: 'resume' });
+};
+$('pause').onclick = () => worker.postMessage({ type: 'pause' });
+$('step').onclick = () => worker.postMessage({ type: 'step', settings: settings() });
+$('reset').onclick = () => { notice(null); worker.postMessage({ type: 'reset' }); };
+$('restart').onclick = () => { notice(null); startWorker(); };
+$('dataset').onchange = requestPreview;
+$('image-size').onchange = requestPreview;
+$('backend-choice').onchange = startWorker;
+
+drawChart();
+startWorker();

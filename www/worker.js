@@ -1,0 +1,146 @@
+// The training worker: owns the one wasm instance (Burn on WebGPU, or Flex on the CPU) and talks
+// to the page with small typed messages. Page -> worker: init, preview, start, pause, resume,
+// reset, step, settings. Worker -> page: ready, preview, state, progress, samples, error, fatal.
+import init, * as gan from './pkg/gan_playground.js';
+
+let session = null;      // gan.Session while a model exists
+let settings = {};       // the settings the next session is built from
+let running = false;     // a training loop is active
+let busy = false;        // a tick is in flight (ticks never overlap)
+let dead = false;        // the wasm panicked: refuse everything, the page offers a restart
+let stepsPerTick = 1;    // adapted so one tick (k steps + one readback) takes about TICK_MS
+const TICK_MS = 250;     // keeps the sample grid lively without reading back every step
+
+const post = (msg, transfer) => self.postMessage(msg, transfer || []);
+
+function fatal(message) {
+  if (dead) return;
+  dead = true;
+  running = false;
+  post({ type: 'fatal', message: String(message) });
+}
+// Called by the Rust panic hook before the instance traps.
+self.__ganPanic = (message) => fatal(`The training core crashed: ${message}`);
+self.addEventListener('error', (e) => fatal(e.message || 'worker error'));
+self.addEventListener('unhandledrejection', (e) => fatal((e.reason && e.reason.message) || e.reason));
+
+function describeAdapter(adapter) {
+  const i = adapter.info || {};
+  const parts = [i.vendor, i.architecture, i.description].filter(Boolean);
+  return parts.length ? parts.join(' ') : 'unnamed adapter';
+}
+
+async function boot(preference) {
+  await init();
+  let notice = null;
+  let adapter = null;
+  if (preference !== 'cpu') {
+    if (!self.navigator.gpu) {
+      notice = 'This browser has no WebGPU: training runs on the CPU, which is much slower. Smaller settings are used.';
+    } else {
+      const a = await self.navigator.gpu.requestAdapter();
+      if (!a) {
+        notice = 'WebGPU is present but no GPU adapter was found: training runs on the CPU. Smaller settings are used.';
+      } else {
+        try {
+          await gan.init_backend('webgpu');
+          adapter = describeAdapter(a);
+        } catch (e) {
+          notice = `WebGPU failed to start (${e.message}): training runs on the CPU.`;
+        }
+      }
+    }
+  } else {
+    notice = 'CPU backend chosen: training runs on the CPU (Flex), slower than WebGPU.';
+  }
+  const backend = adapter ? 'webgpu' : await gan.init_backend('cpu');
+  post({ type: 'ready', backend, adapter, notice });
+}
+
+function sendPicture(type, picture, extra) {
+  const rgba = new Uint8ClampedArray(picture.rgba);
+  post({ type, width: picture.width, height: picture.height, rgba, ...extra }, [rgba.buffer]);
+  picture.free();
+}
+
+async function tick() {
+  busy = true;
+  try {
+    const k = stepsPerTick;
+    const t0 = performance.now();
+    const result = await session.run(k);
+    const ms = performance.now() - t0;
+    const progress = {
+      type: 'progress', step: Number(result.step), dLoss: result.d_loss, gLoss: result.g_loss,
+      dReal: result.d_real, dFake: result.d_fake, stepsPerTick: k, tickMs: ms, stepsPerSec: (k * 1000) / ms,
+    };
+    sendPicture('samples', result.take_samples(), { step: progress.step });
+    post(progress);
+    // Aim for TICK_MS per tick; at most x2 per adjustment, so a slow first (compiling) step
+    // doesn't swing it.
+    const ideal = Math.round((k * TICK_MS) / Math.max(ms, 1));
+    stepsPerTick = Math.max(1, Math.min(50, Math.min(ideal, k * 2)));
+  } finally {
+    busy = false;
+  }
+}
+
+async function loop() {
+  while (running && !dead) {
+    try {
+      await tick();
+    } catch (e) {
+      if (dead) return;
+      running = false;
+      post({ type: 'error', message: e.message || String(e) });
+      post({ type: 'state', running: false });
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 0)); // let pause/reset messages in
+  }
+}
+
+function ensureSession() {
+  if (!session) {
+    session = new gan.Session(settings);
+    stepsPerTick = 1;
+    post({ type: 'model', generatorParams: session.generator_params, discriminatorParams: session.discriminator_params });
+  }
+}
+
+const handlers = {
+  async init(msg) { await boot(msg.backend); },
+  async preview(msg) { sendPicture('preview', gan.dataset_preview(msg.dataset, msg.imageSize, 32), { dataset: msg.dataset }); },
+  async settings(msg) { settings = { ...settings, ...msg.settings }; },
+  async start(msg) {
+    if (msg.settings) settings = msg.settings;
+    ensureSession();
+    if (!running) { running = true; post({ type: 'state', running: true }); loop(); }
+  },
+  async resume() { return handlers.start({}); },
+  async pause() { running = false; post({ type: 'state', running: false }); },
+  async step(msg) {
+    if (msg.settings && !session) settings = msg.settings;
+    ensureSession();
+    if (busy) return;
+    await tick();
+  },
+  async reset() {
+    running = false;
+    while (busy) await new Promise((r) => setTimeout(r, 10));
+    if (session) { session.free(); session = null; }
+    post({ type: 'state', running: false, reset: true });
+  },
+};
+
+self.onmessage = async (event) => {
+  const msg = event.data;
+  if (dead) { post({ type: 'error', message: 'The training core crashed earlier; restart the worker.' }); return; }
+  const handler = handlers[msg.type];
+  if (!handler) { post({ type: 'error', message: `unknown message ${msg.type}` }); return; }
+  try {
+    await handler(msg);
+  } catch (e) {
+    if (!dead) post({ type: 'error', message: e.message || String(e) });
+  }
+};
