@@ -208,21 +208,32 @@ pub struct TickResult {
     pub d_real: f32,
     /// Mean D logit on fakes.
     pub d_fake: f32,
-    samples: Picture,
+    samples: Rgba,
 }
 
 #[wasm_bindgen]
 impl TickResult {
-    /// The sample grid (moves it out; call once).
-    pub fn take_samples(self) -> Picture {
-        self.samples
+    /// Width of the sample grid in pixels.
+    #[wasm_bindgen(getter)]
+    pub fn width(&self) -> usize {
+        self.samples.width
+    }
+    /// Height of the sample grid in pixels.
+    #[wasm_bindgen(getter)]
+    pub fn height(&self) -> usize {
+        self.samples.height
+    }
+    /// The sample grid's RGBA bytes (copied into a fresh Uint8Array).
+    #[wasm_bindgen(getter)]
+    pub fn rgba(&self) -> Vec<u8> {
+        self.samples.pixels.clone()
     }
 }
 
 /// A training session: the opaque handle JS holds.
 #[wasm_bindgen]
 pub struct Session {
-    trainer: Rc<RefCell<Trainer>>,
+    trainer: Rc<RefCell<Option<Trainer>>>,
     grid_cols: usize,
     params: (usize, usize),
 }
@@ -237,7 +248,7 @@ impl Session {
         let params = trainer.num_params();
         let grid_cols = (p.grid as f64).sqrt().ceil() as usize;
         Ok(Session {
-            trainer: Rc::new(RefCell::new(trainer)),
+            trainer: Rc::new(RefCell::new(Some(trainer))),
             grid_cols,
             params,
         })
@@ -249,14 +260,16 @@ impl Session {
         let cols = self.grid_cols;
         future_to_promise(async move {
             usable()?;
+            // Take the trainer out for the tick rather than hold a RefCell borrow across awaits.
             let mut t = trainer
-                .try_borrow_mut()
-                .map_err(|_| GanError::Backend("a training tick is already running".into()))?;
-            let tick = t.run(k).await?;
+                .borrow_mut()
+                .take()
+                .ok_or_else(|| GanError::Backend("a training tick is already running".into()))?;
+            let tick = t.run(k).await;
             let (size, channels) = (t.model_config().image_size, t.model_config().channels);
-            let samples = Picture {
-                rgba: grid_from_nchw(&tick.samples, size, channels, cols),
-            };
+            *trainer.borrow_mut() = Some(t);
+            let tick = tick?;
+            let samples = grid_from_nchw(&tick.samples, size, channels, cols);
             Ok(TickResult {
                 step: tick.step,
                 d_loss: tick.d_loss,

@@ -58,7 +58,8 @@ async function boot(preference) {
 }
 
 function sendPicture(type, picture, extra) {
-  const rgba = new Uint8ClampedArray(picture.rgba);
+  const bytes = picture.rgba; // a fresh copy out of wasm memory, so it can be transferred
+  const rgba = new Uint8ClampedArray(bytes.buffer, bytes.byteOffset, bytes.length);
   post({ type, width: picture.width, height: picture.height, rgba, ...extra }, [rgba.buffer]);
   picture.free();
 }
@@ -74,7 +75,7 @@ async function tick() {
       type: 'progress', step: Number(result.step), dLoss: result.d_loss, gLoss: result.g_loss,
       dReal: result.d_real, dFake: result.d_fake, stepsPerTick: k, tickMs: ms, stepsPerSec: (k * 1000) / ms,
     };
-    sendPicture('samples', result.take_samples(), { step: progress.step });
+    sendPicture('samples', result, { step: progress.step });
     post(progress);
     // Aim for TICK_MS per tick; at most x2 per adjustment, so a slow first (compiling) step
     // doesn't swing it.
@@ -118,7 +119,12 @@ const handlers = {
     if (!running) { running = true; post({ type: 'state', running: true }); loop(); }
   },
   async resume() { return handlers.start({}); },
-  async pause() { running = false; post({ type: 'state', running: false }); },
+  async pause() {
+    // Report "paused" only once the tick in flight has landed, so the counter really stops.
+    running = false;
+    while (busy) await new Promise((r) => setTimeout(r, 10));
+    post({ type: 'state', running: false });
+  },
   async step(msg) {
     if (msg.settings && !session) settings = msg.settings;
     ensureSession();

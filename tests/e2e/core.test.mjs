@@ -31,9 +31,9 @@ test('the core trains on WebGPU with finite losses and changing samples', { time
     for (let i = 0; i < 3; i++) {
       const t0 = performance.now();
       const r = await session.run(2);
-      const pic = r.take_samples();
       out.push({ step: Number(r.step), d: r.d_loss, g: r.g_loss, ms: performance.now() - t0,
-        w: pic.width, h: pic.height, rgba: Array.from(pic.rgba) });
+        w: r.width, h: r.height, rgba: Array.from(r.rgba) });
+      r.free();
     }
     return out;
   }, TINY);
@@ -51,17 +51,17 @@ test('WebGPU and Flex agree on the forward pass and the first training steps', {
     console.log(`parity step ${r.step}: gpu D ${r.lossesGpu[0].toFixed(5)} G ${r.lossesGpu[1].toFixed(5)} | cpu D ${r.lossesCpu[0].toFixed(5)} G ${r.lossesCpu[1].toFixed(5)} | max |sample diff| ${r.sampleMaxDiff.toExponential(2)}`);
   }
   assert.equal(rows.length, 4);
-  // Untrained forward: only float summation order differs.
-  assert.ok(rows[0].sampleMaxDiff < 1e-3, `forward differs by ${rows[0].sampleMaxDiff}`);
+  // Untrained forward: only float summation order differs (SwiftShader: ~1e-7).
+  assert.ok(rows[0].sampleMaxDiff < 1e-4, `forward differs by ${rows[0].sampleMaxDiff}`);
   for (const r of rows.slice(1)) {
     for (const k of [0, 1]) {
       const [a, b] = [r.lossesGpu[k], r.lossesCpu[k]];
       assert.ok(Number.isFinite(a), `WebGPU loss ${k} is ${a} at step ${r.step}`);
-      // Adam's first steps amplify tiny gradient differences (update ~ lr * sign(g)), so later
-      // steps get a looser bound than the forward pass.
-      assert.ok(Math.abs(a - b) <= 0.02 * Math.max(1, Math.abs(b)), `loss ${k} at step ${r.step}: WebGPU ${a} vs Flex ${b}`);
+      // Adam's first steps can amplify tiny gradient differences (update ~ lr * sign(g)), so
+      // trained steps get a looser bound than the forward pass (SwiftShader: ~1e-6).
+      assert.ok(Math.abs(a - b) <= 1e-3 * Math.max(1, Math.abs(b)), `loss ${k} at step ${r.step}: WebGPU ${a} vs Flex ${b}`);
     }
-    assert.ok(r.sampleMaxDiff < 0.05, `samples differ by ${r.sampleMaxDiff} at step ${r.step}`);
+    assert.ok(r.sampleMaxDiff < 1e-2, `samples differ by ${r.sampleMaxDiff} at step ${r.step}`);
   }
   assert.deepEqual(errors, []);
 });
