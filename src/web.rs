@@ -57,6 +57,13 @@ pub fn start() {
     }));
 }
 
+/// Panics on purpose, so the browser tests can check that a crash is reported and the page
+/// recovers by restarting the worker (the same path a real panic takes).
+#[wasm_bindgen]
+pub fn simulate_crash() {
+    panic!("crash requested by the self-test");
+}
+
 /// Starts the backend once: "webgpu" (burn's wgpu runtime) or "cpu" (Flex). Returns its label.
 #[wasm_bindgen]
 pub async fn init_backend(kind: String) -> Result<String, JsValue> {

@@ -159,5 +159,8 @@ $('dataset').onchange = requestPreview;
 $('image-size').onchange = requestPreview;
 $('backend-choice').onchange = startWorker;
 
+// For the browser tests: crash the worker on purpose to exercise the recovery path.
+window.ganDebug = { crash: () => worker.postMessage({ type: 'crash' }) };
+
 drawChart();
 startWorker();

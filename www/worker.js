@@ -1,6 +1,6 @@
 // The training worker: owns the one wasm instance (Burn on WebGPU, or Flex on the CPU) and talks
 // to the page with small typed messages. Page -> worker: init, preview, start, pause, resume,
-// reset, step, settings. Worker -> page: ready, preview, state, progress, samples, error, fatal.
+// reset, step, settings, crash (self-test). Worker -> page: ready, preview, state, progress, samples, error, fatal.
 import init, * as gan from './pkg/gan_playground.js';
 
 let session = null;      // gan.Session while a model exists
@@ -131,6 +131,7 @@ const handlers = {
     if (busy) return;
     await tick();
   },
+  async crash() { gan.simulate_crash(); },
   async reset() {
     running = false;
     while (busy) await new Promise((r) => setTimeout(r, 10));

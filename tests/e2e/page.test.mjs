@@ -97,3 +97,34 @@ test('Reset clears the model and unlocks the settings', { timeout: 120_000 }, as
   assert.equal(await page.getByRole('button', { name: 'Train', exact: true }).isEnabled(), true);
   assert.deepEqual(errors, []);
 });
+
+test('a crash in the core is shown, and Restart brings back a working worker', { timeout: 300_000 }, async () => {
+  await page.evaluate(() => window.ganDebug.crash());
+  await page.waitForSelector('#restart:not([hidden])');
+  assert.match(await page.locator('#notice-text').textContent(), /crashed: .*crash requested by the self-test/);
+  assert.equal(await page.getByRole('button', { name: 'Train', exact: true }).isDisabled(), true, 'no training on a dead core');
+  await page.getByRole('button', { name: 'Restart worker' }).click();
+  await page.waitForFunction(() => !document.getElementById('train').disabled, null, { timeout: 120_000 });
+  assert.equal(await page.locator('#notice').isHidden(), true);
+  assert.equal(await page.getByLabel('Batch size (images)').inputValue(), '8', 'settings are kept');
+  await page.getByRole('button', { name: 'Step once', exact: true }).click();
+  await page.waitForFunction(() => Number(document.getElementById('step-count').textContent) >= 1, null, { timeout: 300_000 });
+  // The panic was reported on the console by the hook; nothing else went wrong.
+  const unexpected = errors.filter((e) => !/crash requested by the self-test|RuntimeError: unreachable/.test(e));
+  assert.deepEqual(unexpected, []);
+});
+
+test('the CPU backend trains too, with a visible notice', { timeout: 300_000 }, async () => {
+  const cpu = await browser.newPage();
+  const cpuErrors = watchErrors(cpu);
+  await cpu.goto(`${base}/www/index.html?${TINY}&backend=cpu`);
+  await cpu.waitForSelector('#backend[data-backend]', { timeout: 120_000 });
+  assert.equal(await cpu.locator('#backend').textContent(), 'CPU (Flex in WebAssembly)');
+  assert.match(await cpu.locator('#notice-text').textContent(), /CPU/);
+  await cpu.getByRole('button', { name: 'Train', exact: true }).click();
+  await cpu.waitForFunction(() => Number(document.getElementById('step-count').textContent) >= 3, null, { timeout: 240_000 });
+  assert.ok(Number.isFinite(Number(await cpu.locator('#g-loss').textContent())));
+  await cpu.getByRole('button', { name: 'Pause', exact: true }).click();
+  assert.deepEqual(cpuErrors, []);
+  await cpu.close();
+});
