@@ -72,6 +72,11 @@ impl Dataset {
 
 /// Builds the built-in set `name` at `size` pixels.
 pub fn builtin(name: &str, size: usize, seed: u64) -> Result<Dataset> {
+    builtin_first(name, size, seed, BUILTIN_COUNT)
+}
+
+/// The first `count` images of [`builtin`] (the same images; for previews).
+pub fn builtin_first(name: &str, size: usize, seed: u64, count: usize) -> Result<Dataset> {
     let mut rng = Rng::new(seed);
     let draw: fn(&mut Rng, usize) -> Vec<u8> = match name {
         "shapes" => draw_shapes,
@@ -79,8 +84,9 @@ pub fn builtin(name: &str, size: usize, seed: u64) -> Result<Dataset> {
         other => return Err(GanError::UnknownDataset(other.to_string())),
     };
     let channels = if name == "glyphs" { 1 } else { 3 };
-    let mut pixels = Vec::with_capacity(BUILTIN_COUNT * size * size * channels);
-    for _ in 0..BUILTIN_COUNT {
+    let count = count.min(BUILTIN_COUNT);
+    let mut pixels = Vec::with_capacity(count * size * size * channels);
+    for _ in 0..count {
         pixels.extend(draw(&mut rng, size));
     }
     Ok(Dataset {

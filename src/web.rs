@@ -48,7 +48,12 @@ fn device() -> Result<Device, GanError> {
 pub fn start() {
     std::panic::set_hook(Box::new(|info| {
         POISONED.set(true);
-        let message = info.to_string();
+        // One line a person can read: "what (at file:line)".
+        let what = info.payload_as_str().unwrap_or("unknown panic");
+        let message = match info.location() {
+            Some(l) => format!("{what} (at {}:{})", l.file(), l.line()),
+            None => what.to_string(),
+        };
         web_sys::console::error_1(&message.clone().into());
         let hook = js_sys::Reflect::get(&js_sys::global(), &"__ganPanic".into());
         if let Ok(f) = hook.and_then(|f| f.dyn_into::<js_sys::Function>()) {
@@ -194,11 +199,9 @@ impl Picture {
 pub fn dataset_preview(name: &str, size: usize, count: usize) -> Result<Picture, JsValue> {
     usable()?;
     ModelConfig::new().with_image_size(size).validate()?;
-    let set = data::builtin(name, size, 1)?;
-    let per = size * size * set.channels;
-    let shown = &set.pixels[..per * count.clamp(1, set.len())];
+    let set = data::builtin_first(name, size, 1, count.max(1))?;
     Ok(Picture {
-        rgba: grid_from_nhwc(shown, size, set.channels, 8),
+        rgba: grid_from_nhwc(&set.pixels, size, set.channels, 8),
     })
 }
 

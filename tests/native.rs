@@ -160,6 +160,12 @@ fn builtin_sets_are_deterministic_distinct_and_not_blank() {
         mean(&glyphs),
         mean(&shapes)
     );
+    let preview = data::builtin_first("glyphs", 32, 7, 5).unwrap();
+    assert_eq!(
+        preview.pixels[..],
+        glyphs.pixels[..preview.pixels.len()],
+        "previews show the training images"
+    );
     let err = data::builtin("cats", 32, 1).unwrap_err();
     assert!(
         err.to_string().contains("cats") && err.to_string().contains("shapes"),

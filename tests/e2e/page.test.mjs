@@ -99,6 +99,7 @@ test('Reset clears the model and unlocks the settings', { timeout: 120_000 }, as
 });
 
 test('a crash in the core is shown, and Restart brings back a working worker', { timeout: 300_000 }, async () => {
+  await page.waitForFunction(() => !document.getElementById('train').disabled, null, { timeout: 120_000 });
   await page.evaluate(() => window.ganDebug.crash());
   await page.waitForSelector('#restart:not([hidden])');
   assert.match(await page.locator('#notice-text').textContent(), /crashed: .*crash requested by the self-test/);
