@@ -9,6 +9,7 @@ pub mod model;
 pub mod parity;
 pub mod render;
 pub mod rng;
+pub mod settings;
 pub mod train;
 
 #[cfg(target_arch = "wasm32")]

@@ -6,13 +6,14 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use burn::tensor::Device;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-use crate::config::{Loss, ModelConfig, TrainConfig};
+use crate::config::ModelConfig;
 use crate::error::GanError;
 use crate::render::{Rgba, grid_from_nchw, grid_from_nhwc};
+use crate::settings::{Plan, Settings};
 use crate::train::Trainer;
 use crate::{data, parity};
 
@@ -96,79 +97,14 @@ pub async fn init_backend(kind: String) -> Result<String, JsValue> {
     Ok(label.to_string())
 }
 
-/// Settings as the page sends them (a plain object; missing fields take the defaults).
-#[derive(Deserialize, Default)]
-#[serde(default, rename_all = "camelCase")]
-struct Settings {
-    dataset: Option<String>,
-    image_size: Option<usize>,
-    latent: Option<usize>,
-    width: Option<usize>,
-    loss: Option<String>,
-    batch: Option<usize>,
-    lr_g: Option<f64>,
-    lr_d: Option<f64>,
-    seed: Option<u64>,
-    grid: Option<usize>,
-}
-
-struct Parsed {
-    dataset: data::Dataset,
-    model: ModelConfig,
-    train: TrainConfig,
-    grid: usize,
-}
-
-fn parse(settings: JsValue) -> Result<Parsed, GanError> {
-    let s: Settings =
+fn parse(settings: JsValue) -> Result<Plan, GanError> {
+    let settings: Settings =
         serde_wasm_bindgen::from_value(settings).map_err(|e| GanError::InvalidConfig {
             field: "settings",
             value: e.to_string(),
             allowed: "an object of known settings",
         })?;
-    let loss = match s.loss.as_deref() {
-        None | Some("nonsaturating") => Loss::NonSaturating,
-        Some("hinge") => Loss::Hinge,
-        Some(other) => {
-            return Err(GanError::InvalidConfig {
-                field: "loss",
-                value: other.into(),
-                allowed: "nonsaturating or hinge",
-            });
-        }
-    };
-    let d = ModelConfig::new();
-    let t = TrainConfig::new();
-    let mut model = ModelConfig::new()
-        .with_image_size(s.image_size.unwrap_or(d.image_size))
-        .with_latent(s.latent.unwrap_or(d.latent))
-        .with_width(s.width.unwrap_or(d.width))
-        .with_loss(loss);
-    model.validate()?; // before drawing a dataset of an unsupported size
-    let name = s
-        .dataset
-        .unwrap_or_else(|| data::BUILTIN_NAMES[0].to_string());
-    let dataset = data::builtin(&name, model.image_size, 1)?;
-    model.channels = dataset.channels;
-    let train = TrainConfig::new()
-        .with_batch(s.batch.unwrap_or(t.batch))
-        .with_lr_g(s.lr_g.unwrap_or(t.lr_g))
-        .with_lr_d(s.lr_d.unwrap_or(t.lr_d))
-        .with_seed(s.seed.unwrap_or(t.seed));
-    let grid = s.grid.unwrap_or(36);
-    if !(1..=256).contains(&grid) {
-        return Err(GanError::InvalidConfig {
-            field: "grid",
-            value: grid.to_string(),
-            allowed: "1 to 256 samples",
-        });
-    }
-    Ok(Parsed {
-        dataset,
-        model,
-        train,
-        grid,
-    })
+    settings.resolve()
 }
 
 /// An RGBA picture with its size, for `new ImageData(rgba, width, height)`.

@@ -219,3 +219,43 @@ fn discriminator_learns_to_separate_real_from_fake() {
         assert!(last.samples.iter().all(|v| (-1.0..=1.0).contains(v)));
     }
 }
+
+#[test]
+fn page_settings_resolve_to_validated_configs() {
+    use gan_playground::settings::Settings;
+    let parse = |json: &str| serde_json::from_str::<Settings>(json).map_err(|e| e.to_string());
+    // Defaults: the reference DCGAN on the first built-in set.
+    let plan = parse("{}").unwrap().resolve().unwrap();
+    assert_eq!(plan.model, ModelConfig::reference());
+    assert_eq!(
+        (plan.train.batch, plan.grid, plan.dataset.len()),
+        (64, 36, data::BUILTIN_COUNT)
+    );
+    // Channels follow the dataset.
+    let plan = parse(r#"{"dataset":"glyphs","imageSize":16,"loss":"hinge","batch":8}"#)
+        .unwrap()
+        .resolve()
+        .unwrap();
+    assert_eq!(
+        (plan.model.channels, plan.model.image_size, plan.model.loss),
+        (1, 16, Loss::Hinge)
+    );
+    assert_eq!(plan.train.batch, 8);
+    // Each bad value is named.
+    for (json, field) in [
+        (r#"{"loss":"wasserstein"}"#, "loss"),
+        (r#"{"grid":0}"#, "grid"),
+        (r#"{"imageSize":48}"#, "image_size"),
+        (r#"{"batch":1}"#, "batch"),
+        (r#"{"dataset":"cats"}"#, "cats"),
+    ] {
+        let err = parse(json).unwrap().resolve().unwrap_err().to_string();
+        assert!(err.contains(field), "{json}: {err}");
+    }
+    // A misspelt field is refused rather than ignored.
+    assert!(
+        parse(r#"{"batchSize":8}"#)
+            .unwrap_err()
+            .contains("batchSize")
+    );
+}

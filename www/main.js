@@ -54,6 +54,17 @@ function draw(canvasId, msg) {
   canvas.getContext('2d').putImageData(new ImageData(msg.rgba, msg.width, msg.height), 0, 0);
 }
 
+// An empty sample canvas says what will appear there instead of showing a blank box.
+function placeholder() {
+  const c = $('samples');
+  c.width = 400; c.height = 400;
+  const g = c.getContext('2d');
+  g.fillStyle = '#40404a'; g.fillRect(0, 0, c.width, c.height);
+  g.fillStyle = '#e2e6ef'; g.font = '18px system-ui'; g.textAlign = 'center';
+  g.fillText('Press Train: generated samples', 200, 190);
+  g.fillText('appear here and improve live', 200, 216);
+}
+
 function drawChart() {
   const c = $('chart');
   const g = c.getContext('2d');
@@ -103,7 +114,7 @@ const onMessage = {
       for (const id of ['d-loss', 'g-loss', 'first-samples', 'params']) $(id).textContent = '–';
       $('speed').textContent = '– steps/s';
       history = []; drawChart();
-      const s = $('samples'); s.getContext('2d').clearRect(0, 0, s.width, s.height);
+      placeholder();
     }
     updateButtons();
   },

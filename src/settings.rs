@@ -1,0 +1,98 @@
+//! The settings a page (or a CLI) sends, as one flat record with optional fields, resolved into a
+//! dataset and validated model and training configs. Missing fields take the defaults.
+
+use serde::Deserialize;
+
+use crate::config::{Loss, ModelConfig, TrainConfig};
+use crate::data::{self, Dataset};
+use crate::error::{GanError, Result};
+
+/// Fixed-noise samples shown by default: a 6x6 grid.
+pub const DEFAULT_GRID: usize = 36;
+
+/// Settings as the page sends them; unknown fields are refused so a typo is not silently ignored.
+#[derive(Deserialize, Default, Debug, Clone, PartialEq)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct Settings {
+    /// A built-in dataset name.
+    pub dataset: Option<String>,
+    /// 16, 32 or 64.
+    pub image_size: Option<usize>,
+    /// Latent vector length.
+    pub latent: Option<usize>,
+    /// Base network width.
+    pub width: Option<usize>,
+    /// "nonsaturating" or "hinge".
+    pub loss: Option<String>,
+    /// Images per batch.
+    pub batch: Option<usize>,
+    /// Generator learning rate.
+    pub lr_g: Option<f64>,
+    /// Discriminator learning rate.
+    pub lr_d: Option<f64>,
+    /// Seed for weights, noise and batch order.
+    pub seed: Option<u64>,
+    /// Number of fixed-noise samples shown.
+    pub grid: Option<usize>,
+}
+
+/// What a session is built from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// The training images.
+    pub dataset: Dataset,
+    /// The validated model config (channels follow the dataset).
+    pub model: ModelConfig,
+    /// The validated training config.
+    pub train: TrainConfig,
+    /// Number of fixed-noise samples shown.
+    pub grid: usize,
+}
+
+impl Settings {
+    /// Validates every field and draws the dataset; nothing is allocated on a device.
+    pub fn resolve(self) -> Result<Plan> {
+        let loss = match self.loss.as_deref() {
+            None | Some("nonsaturating") => Loss::NonSaturating,
+            Some("hinge") => Loss::Hinge,
+            Some(other) => {
+                return Err(GanError::InvalidConfig {
+                    field: "loss",
+                    value: other.into(),
+                    allowed: "nonsaturating or hinge",
+                });
+            }
+        };
+        let d = ModelConfig::new();
+        let mut model = ModelConfig::new()
+            .with_image_size(self.image_size.unwrap_or(d.image_size))
+            .with_latent(self.latent.unwrap_or(d.latent))
+            .with_width(self.width.unwrap_or(d.width))
+            .with_loss(loss);
+        model.validate()?; // before drawing a dataset of an unsupported size
+        let name = self.dataset.as_deref().unwrap_or(data::BUILTIN_NAMES[0]);
+        let dataset = data::builtin(name, model.image_size, 1)?;
+        model.channels = dataset.channels;
+        let t = TrainConfig::new();
+        let train = TrainConfig::new()
+            .with_batch(self.batch.unwrap_or(t.batch))
+            .with_lr_g(self.lr_g.unwrap_or(t.lr_g))
+            .with_lr_d(self.lr_d.unwrap_or(t.lr_d))
+            .with_seed(self.seed.unwrap_or(t.seed));
+        train.validate()?;
+        let grid = self.grid.unwrap_or(DEFAULT_GRID);
+        if !(1..=256).contains(&grid) {
+            return Err(GanError::InvalidConfig {
+                field: "grid",
+                value: grid.to_string(),
+                allowed: "1 to 256 samples",
+            });
+        }
+        Ok(Plan {
+            dataset,
+            model,
+            train,
+            grid,
+        })
+    }
+}
