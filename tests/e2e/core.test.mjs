@@ -12,7 +12,8 @@ before(async () => {
   browser = await launch();
   page = await browser.newPage();
   errors = watchErrors(page);
-  await page.goto(`${base}/tests/e2e/core.html`);
+  // GAN_PKG=www/pkg-exp runs these tests against another build (README: why fusion is off).
+  await page.goto(`${base}/tests/e2e/core.html?pkg=${process.env.GAN_PKG || 'www/pkg'}`);
   await page.evaluate(() => window.ganReady);
   const adapter = await requireWebGpu(page);
   console.log('adapter', JSON.stringify(adapter));
