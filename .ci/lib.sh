@@ -34,7 +34,9 @@ setup_build() {
 }
 
 setup_test() {
-  apt_need chromium chromium-driver mesa-vulkan-drivers
+  # CHROMIUM=/path/to/chrome uses that browser instead of Debian's (Ubuntu's package is a snap stub).
+  [ -n "${CHROMIUM:-}" ] || apt_need chromium chromium-driver
+  apt_need mesa-vulkan-drivers
   command -v node >/dev/null || apt_need nodejs npm
   (cd "$ROOT/tests/e2e" && { [ -d node_modules/playwright-core ] || npm ci --silent --no-audit --no-fund; })
 }
