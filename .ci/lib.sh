@@ -15,6 +15,9 @@ apt_need() {
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# setting KEY: a quoted value of wasm-pack.toml (the web build's settings).
+setting() { sed -n "s/^$1 *= *\"\([^\"]*\)\".*/\1/p" "$ROOT/wasm-pack.toml"; }
+
 # The wasm-bindgen version Cargo.lock pins: the CLI must match it exactly.
 locked_wasm_bindgen() {
   awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock"
@@ -22,6 +25,7 @@ locked_wasm_bindgen() {
 
 setup_build() {
   command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup first (https://rustup.rs)"; exit 1; }
+  command -v cc >/dev/null || apt_need gcc libc6-dev   # the linker rustc calls, and ring's C code
   rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
   local want; want="$(locked_wasm_bindgen)"
   if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$want" ]; then
@@ -29,14 +33,22 @@ setup_build() {
     cargo install -q wasm-bindgen-cli --version "$want"
   fi
   command -v wasm-pack >/dev/null || { echo "installing wasm-pack (cargo, a few minutes)"; cargo install -q wasm-pack --version 0.15.1; }
-  command -v wasm-opt >/dev/null || apt_need binaryen
+  [ -z "$(setting wasm-opt)" ] || command -v wasm-opt >/dev/null || apt_need binaryen
   command -v python3 >/dev/null || apt_need python3
 }
 
 setup_test() {
+  cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+  cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
   # CHROMIUM=/path/to/chrome uses that browser instead of Debian's (Ubuntu's package is a snap stub).
   [ -n "${CHROMIUM:-}" ] || apt_need chromium chromium-driver
   apt_need mesa-vulkan-drivers
   command -v node >/dev/null || apt_need nodejs npm
-  (cd "$ROOT/tests/e2e" && { [ -d node_modules/playwright-core ] || npm ci --silent --no-audit --no-fund; })
+  local major; major="$(node -p 'process.versions.node.split(".")[0]')"
+  [ "$major" -ge 20 ] || { echo "Node.js $major found; the browser tests need Node.js 20 or newer (playwright-core)"; exit 1; }
+  # Reinstall when the lockfile changed since the last install.
+  local e2e="$ROOT/tests/e2e"
+  if ! cmp -s "$e2e/package-lock.json" "$e2e/node_modules/.installed-lock"; then
+    (cd "$e2e" && npm ci --silent --no-audit --no-fund && cp package-lock.json node_modules/.installed-lock)
+  fi
 }

@@ -61,6 +61,14 @@ pub struct TrainConfig {
     pub seed: u64,
 }
 
+/// Largest model accepted: G and D together, counting BatchNorm running statistics. With
+/// gradients and Adam's two moments that is ~800 MB of f32, about what a browser tab can hold.
+pub const MAX_PARAMS: usize = 50_000_000;
+
+/// Largest single activation accepted, in bytes: 128 MiB is WebGPU's default
+/// `maxStorageBufferBindingSize`, the size every adapter must support (WebGPU spec, §3.6.2).
+pub const MAX_ACTIVATION_BYTES: usize = 128 << 20;
+
 fn invalid(field: &'static str, value: impl ToString, allowed: &'static str) -> GanError {
     GanError::InvalidConfig {
         field,
@@ -97,6 +105,69 @@ impl ModelConfig {
         }
         if !(4..=256).contains(&self.width) {
             return Err(invalid("width", self.width, "4 to 256 channels"));
+        }
+        let params = self.param_count();
+        if params > MAX_PARAMS {
+            return Err(GanError::InvalidConfig {
+                field: "width",
+                value: format!(
+                    "{} ({:.0} million parameters at {} px)",
+                    self.width,
+                    params as f64 / 1e6,
+                    self.image_size
+                ),
+                allowed: "at most 50 million parameters for G and D together",
+            });
+        }
+        Ok(())
+    }
+
+    /// Parameters of G and D (with BatchNorm running statistics, as burn's `num_params` counts
+    /// them), computed from the layer list without allocating anything.
+    pub fn param_count(&self) -> usize {
+        let n = self.num_upsamples();
+        let top = self.width << n.saturating_sub(1);
+        let conv = |cin: usize, cout: usize| cin * cout * 16; // 4x4 kernels
+        let norm = |c: usize| 4 * c; // gamma, beta, running mean, running variance
+        let mut g = conv(self.latent, top) + norm(top);
+        let mut c = top;
+        for _ in 1..n {
+            g += conv(c, c / 2) + norm(c / 2);
+            c /= 2;
+        }
+        g += conv(c, self.channels) + self.channels;
+        let mut d = conv(self.channels, self.width) + self.width;
+        let mut c = self.width;
+        for _ in 1..n {
+            d += conv(c, 2 * c) + norm(2 * c);
+            c *= 2;
+        }
+        g + d + conv(c, 1) + 1
+    }
+
+    /// Bytes of the largest activation for `images` images: G's last hidden layer and D's first
+    /// both hold `width` channels at half the image size.
+    pub fn activation_bytes(&self, images: usize) -> usize {
+        images * self.width * (self.image_size / 2).pow(2) * 4
+    }
+
+    /// Refuses a batch (or sample grid) whose activations exceed what every WebGPU adapter can
+    /// bind, before anything is allocated.
+    pub fn check_memory(&self, batch: usize, grid: usize) -> crate::error::Result<()> {
+        for (field, images) in [("batch", batch), ("grid", grid)] {
+            let bytes = self.activation_bytes(images);
+            if bytes > MAX_ACTIVATION_BYTES {
+                return Err(GanError::InvalidConfig {
+                    field,
+                    value: format!(
+                        "{images} images (a {} MiB activation at width {}, {} px)",
+                        bytes >> 20,
+                        self.width,
+                        self.image_size
+                    ),
+                    allowed: "at most 128 MiB per activation: lower it, the width or the image size",
+                });
+            }
         }
         Ok(())
     }

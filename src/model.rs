@@ -84,7 +84,7 @@ impl Generator {
         let [batch, latent] = z.dims();
         let mut x = z.reshape([batch, latent, 1, 1]); // [B, latent, 1, 1]
         for block in &self.blocks {
-            x = block.forward(x); // [B, 8w, 4, 4] -> [B, 4w, 8, 8] -> ... -> [B, w, S/2, S/2]
+            x = block.forward(x); // [B, top, 4, 4] -> [B, top/2, 8, 8] -> ... -> [B, w, S/2, S/2]
         }
         tanh(self.out.forward(x)) // [B, C, S, S]
     }
@@ -186,9 +186,4 @@ impl ModuleMapper for DcganInit<'_> {
         }
         Param::from_mapped_value(id, fresh, mapper)
     }
-}
-
-/// Number of scalar parameters in a module (weights the optimiser updates).
-pub fn num_params<M: Module>(module: &M) -> usize {
-    module.num_params()
 }

@@ -93,6 +93,7 @@ impl Trainer {
     ) -> Result<Self> {
         model.validate()?;
         train.validate()?;
+        model.check_memory(train.batch, grid)?;
         if data.size != model.image_size || data.channels != model.channels {
             return Err(GanError::InvalidConfig {
                 field: "image_size",
@@ -160,7 +161,7 @@ impl Trainer {
         &self.generator
     }
 
-    /// Number of trainable parameters of (G, D).
+    /// Parameters of (G, D), BatchNorm running statistics included.
     pub fn num_params(&self) -> (usize, usize) {
         (self.generator.num_params(), self.discriminator.num_params())
     }
@@ -206,7 +207,8 @@ impl Trainer {
     /// The generator's output for the fixed noise, `[grid, C, S, S]`, still on the device.
     ///
     /// BatchNorm runs in training mode (batch statistics), as PyTorch examples/dcgan draws its
-    /// progress samples: early running averages lag far behind the weights.
+    /// progress samples: early running averages lag far behind the weights. As there, this
+    /// forward also nudges G's running statistics towards the fixed-noise batch.
     fn fixed_samples(&self) -> Tensor<4> {
         self.generator.forward(self.fixed_noise.clone()).detach()
     }

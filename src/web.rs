@@ -228,12 +228,12 @@ impl Session {
         })
     }
 
-    /// Trainable + running-statistics parameters of G.
+    /// Parameters of G, BatchNorm running statistics included.
     #[wasm_bindgen(getter)]
     pub fn generator_params(&self) -> usize {
         self.params.0
     }
-    /// Trainable + running-statistics parameters of D.
+    /// Parameters of D, BatchNorm running statistics included.
     #[wasm_bindgen(getter)]
     pub fn discriminator_params(&self) -> usize {
         self.params.1

@@ -70,6 +70,49 @@ fn reference_dcgan_matches_the_tfjs_benchmark_layers() {
     let (g, d) = cfg.init(&mut Rng::new(1), &device).unwrap();
     use burn::module::Module;
     assert_eq!((g.num_params(), d.num_params()), (g_expected, d_expected));
+    assert_eq!(
+        cfg.param_count(),
+        g_expected + d_expected,
+        "the estimate needs no allocation"
+    );
+}
+
+#[test]
+fn size_estimates_match_real_models_and_refuse_memory_bombs() {
+    use burn::module::Module;
+    let device = Device::flex();
+    for (size, channels, width, latent) in [(16, 1, 4, 1), (32, 3, 24, 100), (64, 3, 16, 7)] {
+        let cfg = ModelConfig::new()
+            .with_image_size(size)
+            .with_channels(channels)
+            .with_width(width)
+            .with_latent(latent);
+        let (g, d) = cfg.init(&mut Rng::new(1), &device).unwrap();
+        assert_eq!(
+            cfg.param_count(),
+            g.num_params() + d.num_params(),
+            "{cfg:?}"
+        );
+    }
+    // 64 px at width 256: ~105 M parameters, refused before anything is allocated.
+    let err = ModelConfig::new()
+        .with_image_size(64)
+        .with_width(256)
+        .validate()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("width") && err.contains("million parameters"),
+        "{err}"
+    );
+    // A batch whose activations cannot be bound on every WebGPU adapter is refused by name.
+    let data = data::builtin("shapes", 64, 1).unwrap();
+    let big = ModelConfig::new().with_image_size(64).with_width(160);
+    let err = Trainer::new(big, TrainConfig::new().with_batch(256), &data, 4, &device)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("batch") && err.contains("MiB"), "{err}");
 }
 
 #[test]

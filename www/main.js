@@ -8,6 +8,7 @@ let ready = false;
 let running = false;
 let trainPressedAt = null;   // performance.now() when Train was pressed, until the first samples
 let history = [];            // [step, dLoss, gLoss]
+let cpuDefaultsApplied = false;
 
 function settings() {
   return {
@@ -96,7 +97,13 @@ const onMessage = {
     $('backend').textContent = msg.backend === 'webgpu' ? `WebGPU: ${msg.adapter}` : 'CPU (Flex in WebAssembly)';
     $('backend').dataset.backend = msg.backend;
     if (msg.notice) notice(msg.notice);
-    if (msg.backend === 'cpu' && !params.has('batch')) { $('batch').value = 16; $('width').value = 16; $('image-size').value = 16; }
+    if (msg.backend === 'cpu' && !cpuDefaultsApplied) {
+      // The CPU is far slower: start smaller, once, and never over what the address preset.
+      cpuDefaultsApplied = true;
+      for (const [id, key, value] of [['batch', 'batch', 16], ['width', 'width', 16], ['image-size', 'imageSize', 16]]) {
+        if (!params.has(key)) $(id).value = value;
+      }
+    }
     requestPreview();
     updateButtons();
   },
@@ -147,7 +154,10 @@ function startWorker() {
   ready = false; running = false;
   worker = new Worker('worker.js', { type: 'module' });
   worker.onmessage = (e) => onMessage[e.data.type] && onMessage[e.data.type](e.data);
-  worker.onerror = (e) => onMessage.fatal({ message: `The training worker failed to load: ${e.message || 'unknown error'}.` });
+  // The worker reports its own crashes as `fatal`; what reaches here is a failure to load it.
+  worker.onerror = (e) => onMessage.fatal({
+    message: ready ? `The training worker failed: ${e.message || 'unknown error'}.` : `The training worker failed to load: ${e.message || 'unknown error'}.`,
+  });
   worker.postMessage({ type: 'init', backend: $('backend-choice').value });
   onMessage.state({ running: false, reset: true });
 }

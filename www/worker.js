@@ -6,7 +6,7 @@ import init, * as gan from './pkg/gan_playground.js';
 let session = null;      // gan.Session while a model exists
 let settings = {};       // the settings the next session is built from
 let running = false;     // a training loop is active
-let busy = false;        // a tick is in flight (ticks never overlap)
+let inflight = null;     // the one tick in flight (a Promise), shared by the loop, Step, Pause and Reset
 let dead = false;        // the wasm panicked: refuse everything, the page offers a restart
 let stepsPerTick = 1;    // adapted so one tick (k steps + one readback) takes about TICK_MS
 const TICK_MS = 250;     // keeps the sample grid lively without reading back every step
@@ -21,7 +21,7 @@ function fatal(message) {
 }
 // Called by the Rust panic hook before the instance traps.
 self.__ganPanic = (message) => fatal(`The training core crashed: ${message}`);
-self.addEventListener('error', (e) => fatal(e.message || 'worker error'));
+self.addEventListener('error', (e) => { e.preventDefault(); fatal(e.message || 'worker error'); });
 self.addEventListener('unhandledrejection', (e) => fatal((e.reason && e.reason.message) || e.reason));
 
 function describeAdapter(adapter) {
@@ -38,7 +38,8 @@ async function boot(preference) {
     if (!self.navigator.gpu) {
       notice = 'This browser has no WebGPU: training runs on the CPU, which is much slower. Smaller settings are used.';
     } else {
-      const a = await self.navigator.gpu.requestAdapter();
+      // The same preference burn's wgpu runtime uses, so the adapter named is the one that trains.
+      const a = await self.navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
       if (!a) {
         notice = 'WebGPU is present but no GPU adapter was found: training runs on the CPU. Smaller settings are used.';
       } else {
@@ -64,30 +65,36 @@ function sendPicture(type, picture, extra) {
   picture.free();
 }
 
-async function tick() {
-  busy = true;
-  try {
-    const k = stepsPerTick;
-    const t0 = performance.now();
-    const result = await session.run(k);
-    const ms = performance.now() - t0;
-    const progress = {
-      type: 'progress', step: Number(result.step), dLoss: result.d_loss, gLoss: result.g_loss,
-      dReal: result.d_real, dFake: result.d_fake, stepsPerTick: k, tickMs: ms, stepsPerSec: (k * 1000) / ms,
-    };
-    sendPicture('samples', result, { step: progress.step });
-    post(progress);
-    // Aim for TICK_MS per tick; at most x2 per adjustment, so a slow first (compiling) step
-    // doesn't swing it.
-    const ideal = Math.round((k * TICK_MS) / Math.max(ms, 1));
-    stepsPerTick = Math.max(1, Math.min(50, Math.min(ideal, k * 2)));
-  } finally {
-    busy = false;
-  }
+async function runTick() {
+  const k = stepsPerTick;
+  const t0 = performance.now();
+  const result = await session.run(k);
+  const ms = performance.now() - t0;
+  const progress = {
+    type: 'progress', step: Number(result.step), dLoss: result.d_loss, gLoss: result.g_loss,
+    dReal: result.d_real, dFake: result.d_fake, stepsPerTick: k, tickMs: ms, stepsPerSec: (k * 1000) / ms,
+  };
+  sendPicture('samples', result, { step: progress.step });
+  post(progress);
+  // Aim for TICK_MS per tick; at most x2 per adjustment, so a slow first (compiling) step
+  // doesn't swing it.
+  const ideal = Math.round((k * TICK_MS) / Math.max(ms, 1));
+  stepsPerTick = Math.max(1, Math.min(50, Math.min(ideal, k * 2)));
+}
+
+// Starts a tick, or joins the one in flight: ticks never overlap.
+function tick() {
+  if (!inflight) inflight = runTick().finally(() => { inflight = null; });
+  return inflight;
+}
+
+// Waits until no tick is in flight (its outcome is reported by whoever started it).
+async function settle() {
+  while (inflight) await inflight.catch(() => {});
 }
 
 async function loop() {
-  while (running && !dead) {
+  while (running && !dead && session) {
     try {
       await tick();
     } catch (e) {
@@ -110,7 +117,9 @@ function ensureSession() {
 }
 
 const handlers = {
-  async init(msg) { await boot(msg.backend); },
+  async init(msg) {
+    try { await boot(msg.backend); } catch (e) { fatal(`The training core failed to start: ${e.message || e}`); }
+  },
   async preview(msg) { sendPicture('preview', gan.dataset_preview(msg.dataset, msg.imageSize, 32), { dataset: msg.dataset }); },
   async settings(msg) { settings = { ...settings, ...msg.settings }; },
   async start(msg) {
@@ -122,19 +131,18 @@ const handlers = {
   async pause() {
     // Report "paused" only once the tick in flight has landed, so the counter really stops.
     running = false;
-    while (busy) await new Promise((r) => setTimeout(r, 10));
+    await settle();
     post({ type: 'state', running: false });
   },
   async step(msg) {
     if (msg.settings && !session) settings = msg.settings;
     ensureSession();
-    if (busy) return;
     await tick();
   },
   async crash() { gan.simulate_crash(); },
   async reset() {
     running = false;
-    while (busy) await new Promise((r) => setTimeout(r, 10));
+    await settle();
     if (session) { session.free(); session = null; }
     post({ type: 'state', running: false, reset: true });
   },
