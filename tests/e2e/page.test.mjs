@@ -98,6 +98,18 @@ test('Reset clears the model and unlocks the settings', { timeout: 120_000 }, as
   assert.deepEqual(errors, []);
 });
 
+test('Step once then Train at once: the ticks queue, no error', { timeout: 300_000 }, async () => {
+  await page.getByRole('button', { name: 'Step once', exact: true }).click();
+  await page.getByRole('button', { name: 'Train', exact: true }).click();
+  await page.waitForFunction(() => Number(document.getElementById('step-count').textContent) >= 3, null, { timeout: 300_000 });
+  await page.getByRole('button', { name: 'Pause', exact: true }).click();
+  await page.waitForFunction(() => document.getElementById('pause').disabled);
+  assert.equal(await page.locator('#notice').isHidden(), true, await page.locator('#notice-text').textContent());
+  await page.getByRole('button', { name: 'Reset', exact: true }).click();
+  await page.waitForFunction(() => document.getElementById('step-count').textContent === '0');
+  assert.deepEqual(errors, []);
+});
+
 test('a crash in the core is shown, and Restart brings back a working worker', { timeout: 300_000 }, async () => {
   await page.waitForFunction(() => !document.getElementById('train').disabled, null, { timeout: 120_000 });
   await page.evaluate(() => window.ganDebug.crash());
