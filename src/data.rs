@@ -33,28 +33,6 @@ impl Dataset {
         self.pixels.is_empty()
     }
 
-    /// Converts to `channels` (1: ITU-R BT.601 luma; 3: gray replicated).
-    pub fn with_channels(self, channels: usize) -> Dataset {
-        if channels == self.channels {
-            return self;
-        }
-        let pixels = if channels == 1 {
-            self.pixels
-                .chunks_exact(3)
-                .map(|p| {
-                    (0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32).round() as u8
-                })
-                .collect()
-        } else {
-            self.pixels.iter().flat_map(|&v| [v, v, v]).collect()
-        };
-        Dataset {
-            size: self.size,
-            channels,
-            pixels,
-        }
-    }
-
     /// All images as `[N, C, H, W]` floats in [-1, 1] (the generator's tanh range).
     pub fn to_nchw(&self) -> Vec<f32> {
         let (s, c) = (self.size, self.channels);

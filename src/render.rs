@@ -29,7 +29,7 @@ fn grid(
     let rows = count.div_ceil(cols);
     let width = cols * size + (cols + 1) * GAP;
     let height = rows * size + (rows + 1) * GAP;
-    let mut pixels = vec![GAP_GRAY; width * height * 4];
+    let mut pixels = [GAP_GRAY, GAP_GRAY, GAP_GRAY, 255].repeat(width * height);
     for n in 0..count {
         let (ox, oy) = (
             GAP + (n % cols) * (size + GAP),
@@ -82,6 +82,6 @@ mod tests {
         let px = |x: usize, y: usize| &g.pixels[(y * g.width + x) * 4..][..4];
         assert_eq!(px(1, 1), [0, 0, 0, 255]);
         assert_eq!(px(3, 1), [255, 255, 255, 255]);
-        assert_eq!(px(0, 0), [GAP_GRAY, GAP_GRAY, GAP_GRAY, GAP_GRAY]);
+        assert_eq!(px(0, 0), [GAP_GRAY, GAP_GRAY, GAP_GRAY, 255], "opaque gaps");
     }
 }

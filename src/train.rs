@@ -146,19 +146,9 @@ impl Trainer {
         })
     }
 
-    /// Steps done so far.
-    pub fn steps(&self) -> u64 {
-        self.step
-    }
-
     /// The model settings.
     pub fn model_config(&self) -> &ModelConfig {
         &self.model
-    }
-
-    /// The generator being trained.
-    pub fn generator(&self) -> &Generator {
-        &self.generator
     }
 
     /// Parameters of (G, D), BatchNorm running statistics included.
