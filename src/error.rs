@@ -26,6 +26,8 @@ pub enum GanError {
         /// The step at which it happened.
         step: u64,
     },
+    /// A model file that cannot be loaded; the text names the problem.
+    BadModelFile(String),
     /// The core panicked earlier; the session is unusable and must be restarted.
     Poisoned,
 }
@@ -54,6 +56,7 @@ impl fmt::Display for GanError {
                     "{what} became NaN or infinite at step {step}; try a lower learning rate"
                 )
             }
+            GanError::BadModelFile(problem) => write!(f, "cannot load this model file: {problem}"),
             GanError::Poisoned => write!(
                 f,
                 "the training core crashed earlier and refuses further work; restart the worker"

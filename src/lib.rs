@@ -6,6 +6,7 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod model;
+pub mod modelfile;
 pub mod parity;
 pub mod render;
 pub mod rng;

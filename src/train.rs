@@ -151,6 +151,17 @@ impl Trainer {
         &self.model
     }
 
+    /// The model as one `.safetensors` file: G, and D when `with_discriminator` (needed to go
+    /// on training), never optimiser state. `extra` metadata (title, dataset) is added.
+    pub async fn save(
+        &self,
+        with_discriminator: bool,
+        extra: &[(&str, String)],
+    ) -> Result<Vec<u8>> {
+        let d = with_discriminator.then_some(&self.discriminator);
+        crate::modelfile::save(&self.model, self.step, &self.generator, d, extra).await
+    }
+
     /// Parameters of (G, D), BatchNorm running statistics included.
     pub fn num_params(&self) -> (usize, usize) {
         (self.generator.num_params(), self.discriminator.num_params())

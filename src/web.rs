@@ -228,6 +228,22 @@ impl Session {
         })
     }
 
+    /// The model as `.safetensors` bytes (G always, D when `with_discriminator`), read back
+    /// asynchronously. Resolves to a Uint8Array.
+    pub fn save_model(&self, with_discriminator: bool, title: String) -> js_sys::Promise {
+        let trainer = self.trainer.clone();
+        future_to_promise(async move {
+            usable()?;
+            let t = trainer.borrow_mut().take().ok_or_else(|| {
+                GanError::Backend("a training tick is running; save after it".into())
+            })?;
+            let extra = [("title", title)];
+            let bytes = t.save(with_discriminator, &extra).await;
+            *trainer.borrow_mut() = Some(t);
+            Ok(js_sys::Uint8Array::from(&bytes?[..]).into())
+        })
+    }
+
     /// Parameters of G, BatchNorm running statistics included.
     #[wasm_bindgen(getter)]
     pub fn generator_params(&self) -> usize {

@@ -302,3 +302,254 @@ fn page_settings_resolve_to_validated_configs() {
             .contains("batchSize")
     );
 }
+
+mod model_files {
+    use super::*;
+    use gan_playground::modelfile::{self, FORMAT_VERSION};
+    use safetensors::{Dtype, SafeTensors, View};
+    use std::borrow::Cow;
+    use std::collections::HashMap;
+
+    fn trained_file(with_d: bool) -> (Vec<u8>, Trainer) {
+        let data = data::builtin("glyphs", 16, 1).unwrap();
+        let mut t = Trainer::new(
+            tiny(16, 1),
+            TrainConfig::new().with_batch(8),
+            &data,
+            4,
+            &Device::flex(),
+        )
+        .unwrap();
+        pollster::block_on(t.run(2)).unwrap();
+        let bytes =
+            pollster::block_on(t.save(with_d, &[("title", "<b>digits</b>".into())])).unwrap();
+        (bytes, t)
+    }
+
+    struct Raw(Dtype, Vec<usize>, Vec<u8>);
+    impl View for &Raw {
+        fn dtype(&self) -> Dtype {
+            self.0
+        }
+        fn shape(&self) -> &[usize] {
+            &self.1
+        }
+        fn data(&self) -> Cow<'_, [u8]> {
+            Cow::Borrowed(&self.2)
+        }
+        fn data_len(&self) -> usize {
+            self.2.len()
+        }
+    }
+
+    /// The file's tensors and metadata, to mutate and write back.
+    fn parts(bytes: &[u8]) -> (HashMap<String, Raw>, HashMap<String, String>) {
+        let file = SafeTensors::deserialize(bytes).unwrap();
+        let tensors = file
+            .tensors()
+            .into_iter()
+            .map(|(n, v)| (n, Raw(v.dtype(), v.shape().to_vec(), v.data().to_vec())))
+            .collect();
+        let (_, header) = SafeTensors::read_metadata(bytes).unwrap();
+        (tensors, header.metadata().clone().unwrap())
+    }
+
+    fn write(tensors: &HashMap<String, Raw>, meta: HashMap<String, String>) -> Vec<u8> {
+        safetensors::serialize(tensors.iter().map(|(n, r)| (n.clone(), r)), Some(meta)).unwrap()
+    }
+
+    #[test]
+    fn save_then_load_gives_identical_tensors_and_samples() {
+        let (bytes, _) = trained_file(true);
+        let loaded = modelfile::load(&bytes, &Device::flex()).unwrap();
+        assert_eq!((loaded.step, loaded.model.clone()), (2, tiny(16, 1)));
+        assert!(loaded.discriminator.is_some());
+        assert_eq!(loaded.metadata["title"], "<b>digits</b>");
+        let again = pollster::block_on(modelfile::save(
+            &loaded.model,
+            loaded.step,
+            &loaded.generator,
+            loaded.discriminator.as_ref(),
+            &[],
+        ))
+        .unwrap();
+        let (a, b) = (parts(&bytes).0, parts(&again).0);
+        assert_eq!(a.len(), b.len());
+        assert!(
+            a.contains_key("generator.blocks.0.norm.running_var"),
+            "BatchNorm statistics travel too: {:?}",
+            a.keys()
+        );
+        assert!(
+            a.contains_key("generator.out.weight") && a.contains_key("discriminator.input.bias")
+        );
+        for (name, raw) in &a {
+            assert_eq!(raw.2, b[name].2, "tensor {name} round-trips bit for bit");
+        }
+        // Without D the file is smaller and loads without one.
+        let (g_only, _) = trained_file(false);
+        assert!(g_only.len() < bytes.len());
+        assert!(
+            modelfile::load(&g_only, &Device::flex())
+                .unwrap()
+                .discriminator
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn malformed_files_get_an_error_naming_the_problem() {
+        let (bytes, _) = trained_file(true);
+        let (tensors, meta) = parts(&bytes);
+        let name = "generator.out.weight".to_string();
+        let mut cases: Vec<(&str, Vec<u8>, &str)> = vec![
+            ("empty", vec![], "not a valid safetensors"),
+            (
+                "truncated",
+                bytes[..bytes.len() / 2].to_vec(),
+                "not a valid safetensors",
+            ),
+            (
+                "header length past the end",
+                {
+                    let mut b = bytes.clone();
+                    b[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+                    b
+                },
+                "not a valid safetensors",
+            ),
+            (
+                "text named .safetensors",
+                b"hello, I am a text file".to_vec(),
+                "not a valid safetensors",
+            ),
+            (
+                "too large",
+                vec![0; modelfile::MAX_FILE_BYTES + 1],
+                "largest model file",
+            ),
+        ];
+        let mut with_meta =
+            |label: &'static str, key: &str, value: Option<&str>, expect: &'static str| {
+                let mut m = meta.clone();
+                match value {
+                    Some(v) => {
+                        m.insert(key.into(), v.into());
+                    }
+                    None => {
+                        m.remove(key);
+                    }
+                }
+                cases.push((label, write(&tensors, m), expect));
+            };
+        with_meta("other format", "format", Some("keras"), "keras");
+        with_meta("no format", "format", None, "no `format`");
+        with_meta(
+            "unknown version",
+            "format_version",
+            Some("99"),
+            "version 99",
+        );
+        with_meta("no config", "model_config", None, "no `model_config`");
+        with_meta(
+            "config not JSON",
+            "model_config",
+            Some("{latent"),
+            "model_config",
+        );
+        let mut bomb: serde_json::Value = serde_json::from_str(&meta["model_config"]).unwrap();
+        bomb["latent"] = 1_000_000_000.into();
+        with_meta(
+            "memory bomb",
+            "model_config",
+            Some(&bomb.to_string()),
+            "latent",
+        );
+        with_meta("bad step", "step", Some("soon"), "step");
+        let mut with_tensors =
+            |label: &'static str, f: &dyn Fn(&mut HashMap<String, Raw>), expect: &'static str| {
+                let mut t: HashMap<String, Raw> = tensors
+                    .iter()
+                    .map(|(n, r)| (n.clone(), Raw(r.0, r.1.clone(), r.2.clone())))
+                    .collect();
+                f(&mut t);
+                cases.push((label, write(&t, meta.clone()), expect));
+            };
+        with_tensors(
+            "missing tensor",
+            &|t| {
+                t.remove(&name);
+            },
+            "`generator.out.weight` is missing",
+        );
+        with_tensors(
+            "extra tensor",
+            &|t| {
+                t.insert(
+                    "generator.spare".into(),
+                    Raw(Dtype::F32, vec![1], vec![0; 4]),
+                );
+            },
+            "unexpected tensor `generator.spare`",
+        );
+        with_tensors(
+            "wrong dtype",
+            &|t| {
+                let r = t.get_mut(&name).unwrap();
+                r.0 = Dtype::I32;
+            },
+            "expected F32",
+        );
+        with_tensors(
+            "wrong shape",
+            &|t| {
+                let r = t.get_mut(&name).unwrap();
+                let n: usize = r.1.iter().product();
+                r.1 = vec![n];
+            },
+            "has shape",
+        );
+        with_tensors(
+            "NaN",
+            &|t| {
+                t.get_mut(&name).unwrap().2[..4].copy_from_slice(&f32::NAN.to_le_bytes());
+            },
+            "non-finite",
+        );
+        with_tensors(
+            "infinity",
+            &|t| {
+                t.get_mut(&name).unwrap().2[4..8].copy_from_slice(&f32::INFINITY.to_le_bytes());
+            },
+            "non-finite",
+        );
+        with_tensors(
+            "half a discriminator",
+            &|t| {
+                t.retain(|n, _| !n.starts_with("discriminator.blocks"));
+            },
+            "discriminator.blocks",
+        );
+        assert!(cases.len() >= 19, "{} cases", cases.len());
+        for (label, file, expect) in cases {
+            match modelfile::load(&file, &Device::flex()) {
+                Ok(_) => panic!("{label}: accepted"),
+                Err(e) => {
+                    let msg = e.to_string();
+                    assert!(
+                        matches!(
+                            e,
+                            GanError::BadModelFile(_) | GanError::InvalidConfig { .. }
+                        ),
+                        "{label}: {msg}"
+                    );
+                    assert!(
+                        msg.contains(expect),
+                        "{label}: {msg:?} should mention {expect:?}"
+                    );
+                }
+            }
+        }
+        assert_eq!(FORMAT_VERSION, "1");
+    }
+}

@@ -44,6 +44,7 @@ function updateButtons() {
   $('pause').disabled = !ready || !running;
   $('step').disabled = !ready || running;
   $('reset').disabled = !ready || !hasModel;
+  $('download').disabled = !ready || !hasModel;
   $('settings').disabled = hasModel;
   $('dataset').disabled = hasModel;
 }
@@ -141,6 +142,13 @@ const onMessage = {
     if (history.length > 2000) history = history.filter((_, i) => i % 2 === 0);
     drawChart();
   },
+  'model-file'(msg) {
+    // One .safetensors file: G and D weights with the config in its metadata.
+    const url = URL.createObjectURL(new Blob([msg.bytes], { type: 'application/octet-stream' }));
+    const a = Object.assign(document.createElement('a'), { href: url, download: `gan-playground-step-${msg.step}.safetensors` });
+    document.body.append(a); a.click(); a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  },
   error(msg) { notice(msg.message, 'error'); },
   fatal(msg) {
     ready = false; running = false;
@@ -175,6 +183,7 @@ $('train').onclick = () => {
 $('pause').onclick = () => worker.postMessage({ type: 'pause' });
 $('step').onclick = () => worker.postMessage({ type: 'step', settings: settings() });
 $('reset').onclick = () => { notice(null); worker.postMessage({ type: 'reset' }); };
+$('download').onclick = () => worker.postMessage({ type: 'save', title: `${$('dataset').selectedOptions[0].text}, trained in GAN Playground` });
 $('restart').onclick = () => { notice(null); startWorker(); };
 $('dataset').onchange = requestPreview;
 $('image-size').onchange = requestPreview;

@@ -1,6 +1,7 @@
 // The training worker: owns the one wasm instance (Burn on WebGPU, or Flex on the CPU) and talks
 // to the page with small typed messages. Page -> worker: init, preview, start, pause, resume,
-// reset, step, settings, crash (self-test). Worker -> page: ready, preview, state, progress, samples, error, fatal.
+// reset, step, settings, save, crash (self-test). Worker -> page: ready, preview, model, state,
+// progress, samples, model-file, error, fatal.
 import init, * as gan from './pkg/gan_playground.js';
 
 let session = null;      // gan.Session while a model exists
@@ -8,6 +9,7 @@ let settings = {};       // the settings the next session is built from
 let running = false;     // a training loop is active
 let inflight = null;     // the one tick in flight (a Promise), shared by the loop, Step, Pause and Reset
 let dead = false;        // the wasm panicked: refuse everything, the page offers a restart
+let lastStep = 0;        // steps done, as of the last tick
 let stepsPerTick = 1;    // adapted so one tick (k steps + one readback) takes about TICK_MS
 const TICK_MS = 250;     // keeps the sample grid lively without reading back every step
 
@@ -74,6 +76,7 @@ async function runTick() {
     type: 'progress', step: Number(result.step), dLoss: result.d_loss, gLoss: result.g_loss,
     dReal: result.d_real, dFake: result.d_fake, stepsPerTick: k, tickMs: ms, stepsPerSec: (k * 1000) / ms,
   };
+  lastStep = progress.step;
   sendPicture('samples', result, { step: progress.step });
   post(progress);
   // Aim for TICK_MS per tick; at most x2 per adjustment, so a slow first (compiling) step
@@ -138,6 +141,17 @@ const handlers = {
     if (msg.settings && !session) settings = msg.settings;
     ensureSession();
     await tick();
+  },
+  async save(msg) {
+    if (!session) throw new Error('There is no model to save yet: train first.');
+    // The save takes the trainer like a tick does: wait for the tick in flight, then hold the
+    // slot so the training loop waits for the save.
+    await settle();
+    inflight = (async () => {
+      const bytes = await session.save_model(true, msg.title || '');
+      post({ type: 'model-file', bytes, step: lastStep }, [bytes.buffer]);
+    })().finally(() => { inflight = null; });
+    await inflight;
   },
   async crash() { gan.simulate_crash(); },
   async reset() {

@@ -37,7 +37,7 @@ async function canvasPixels(id) {
 const stepCount = async () => Number(await page.locator('#step-count').textContent());
 
 test('every control has a visible label or name', async () => {
-  for (const name of ['Train', 'Pause', 'Step once', 'Reset']) {
+  for (const name of ['Train', 'Pause', 'Step once', 'Reset', 'Download model']) {
     assert.equal(await page.getByRole('button', { name, exact: true }).count(), 1, `button ${name}`);
   }
   for (const label of ['Dataset', 'Image size', 'Batch size (images)', 'Network width (channels)', 'Latent size',
@@ -88,6 +88,35 @@ test('trains on WebGPU: samples change, losses stay finite, Pause stops the coun
   await fs.mkdir(path.join(ROOT, 'target/e2e'), { recursive: true });
   await page.screenshot({ path: path.join(ROOT, 'target/e2e/page.png'), fullPage: true });
   assert.deepEqual(errors, [], 'no page errors, unhandled rejections or console errors');
+});
+
+test('Download model saves a valid .safetensors file written on WebGPU, while training runs', { timeout: 300_000 }, async () => {
+  await page.getByRole('button', { name: 'Resume', exact: true }).click();
+  const [download] = await Promise.all([
+    page.waitForEvent('download', { timeout: 120_000 }),
+    page.getByRole('button', { name: 'Download model', exact: true }).click(),
+  ]);
+  assert.match(download.suggestedFilename(), /^gan-playground-step-\d+\.safetensors$/);
+  const bytes = await fs.readFile(await download.path());
+  // safetensors: u64 little-endian header length, JSON header, then the tensor bytes.
+  const n = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8'));
+  const meta = header.__metadata__;
+  assert.equal(meta.format, 'gan-playground');
+  assert.equal(JSON.parse(meta.model_config).image_size, 16);
+  assert.match(meta.title, /Shapes/);
+  const names = Object.keys(header).filter((k) => k !== '__metadata__');
+  assert.ok(names.includes('generator.out.weight') && names.some((k) => k.startsWith('discriminator.')), names.join());
+  for (const k of names) assert.equal(header[k].dtype, 'F32', k);
+  const end = Math.max(...names.map((k) => header[k].data_offsets[1]));
+  assert.equal(bytes.length, 8 + n + end, 'the file ends where the last tensor does');
+  // Training went on after the save.
+  const s = Number(await page.locator('#step-count').textContent());
+  await page.waitForFunction((s) => Number(document.getElementById('step-count').textContent) > s, s, { timeout: 120_000 });
+  await page.getByRole('button', { name: 'Pause', exact: true }).click();
+  await page.waitForFunction(() => document.getElementById('pause').disabled);
+  assert.equal(await page.locator('#notice').isHidden(), true, await page.locator('#notice-text').textContent());
+  assert.deepEqual(errors, []);
 });
 
 test('Reset clears the model and unlocks the settings', { timeout: 120_000 }, async () => {

@@ -1,0 +1,290 @@
+//! Model files: one `.safetensors` file (spec-compliant, so Python's `safetensors` opens it) with
+//! G (always) and D (optional) weights named by module path, and `__metadata__` carrying the
+//! format, its version, the full model config and the training step. Written with ONE async
+//! readback (no synchronous read, so it works on WebGPU in the browser), and checked on load
+//! before anything big is allocated.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+
+use burn::config::Config;
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::tensor::{Device, Tensor, TensorData, Transaction};
+use safetensors::{Dtype, SafeTensors, View};
+
+use crate::config::ModelConfig;
+use crate::error::{GanError, Result};
+use crate::model::{Discriminator, Generator};
+use crate::rng::Rng;
+
+/// Value of the `format` metadata key.
+pub const FORMAT: &str = "gan-playground";
+/// Value of the `format_version` key this build writes and reads.
+pub const FORMAT_VERSION: &str = "1";
+/// Largest file accepted: the biggest valid model (50 M parameters, G and D) is 200 MB.
+pub const MAX_FILE_BYTES: usize = 256 << 20;
+
+/// A loaded model file.
+pub struct Loaded {
+    /// The validated model config.
+    pub model: ModelConfig,
+    /// Training steps done when the file was written.
+    pub step: u64,
+    /// The generator.
+    pub generator: Generator,
+    /// The discriminator, when the file has one (needed to continue training).
+    pub discriminator: Option<Discriminator>,
+    /// All metadata, as text (show it as text only).
+    pub metadata: BTreeMap<String, String>,
+}
+
+fn bad(problem: impl Into<String>) -> GanError {
+    GanError::BadModelFile(problem.into())
+}
+
+/// Collects every float tensor of a module with its dotted path ("blocks.0.conv.weight").
+struct Collect {
+    prefix: &'static str,
+    path: Vec<String>,
+    out: Vec<(String, Vec<usize>, Tensor<1>)>,
+}
+
+impl ModuleVisitor for Collect {
+    fn enter_module(&mut self, name: &str, _container: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let tensor = param.val();
+        let shape = tensor.dims().to_vec();
+        let flat = tensor.reshape([shape.iter().product::<usize>()]);
+        self.out.push((
+            format!("{}.{}", self.prefix, self.path.join(".")),
+            shape,
+            flat,
+        ));
+    }
+}
+
+fn collect<M: Module>(module: &M, prefix: &'static str) -> Vec<(String, Vec<usize>, Tensor<1>)> {
+    let mut c = Collect {
+        prefix,
+        path: Vec::new(),
+        out: Vec::new(),
+    };
+    module.visit(&mut c);
+    c.out
+}
+
+/// An f32 tensor's little-endian bytes, as safetensors wants them.
+struct F32View {
+    shape: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+impl View for F32View {
+    fn dtype(&self) -> Dtype {
+        Dtype::F32
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.bytes)
+    }
+    fn data_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+/// Writes G (and D when given) with `metadata` (title, dataset summary...) added to ours.
+pub async fn save(
+    model: &ModelConfig,
+    step: u64,
+    generator: &Generator,
+    discriminator: Option<&Discriminator>,
+    extra: &[(&str, String)],
+) -> Result<Vec<u8>> {
+    let mut tensors = collect(generator, "generator");
+    if let Some(d) = discriminator {
+        tensors.extend(collect(d, "discriminator"));
+    }
+    let mut transaction = Transaction::default();
+    for (_, _, t) in &tensors {
+        transaction = transaction.register(t.clone());
+    }
+    let data = transaction
+        .execute_async()
+        .await
+        .map_err(|e| GanError::Backend(format!("reading weights from the device failed: {e:?}")))?;
+    let mut views = Vec::with_capacity(tensors.len());
+    for ((name, shape, _), d) in tensors.into_iter().zip(data) {
+        let values = d
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .map_err(|e| GanError::Backend(format!("unexpected tensor data for {name}: {e:?}")))?;
+        let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        views.push((name, F32View { shape, bytes }));
+    }
+    let mut metadata: HashMap<String, String> = extra
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    metadata.insert("format".into(), FORMAT.into());
+    metadata.insert("format_version".into(), FORMAT_VERSION.into());
+    metadata.insert("model_config".into(), model.to_string());
+    metadata.insert("step".into(), step.to_string());
+    metadata.insert("app_version".into(), env!("CARGO_PKG_VERSION").into());
+    safetensors::serialize(views, Some(metadata))
+        .map_err(|e| GanError::Backend(format!("writing the model file failed: {e}")))
+}
+
+/// Replaces every float tensor of a module by the file's tensor of the same path.
+struct Fill<'a> {
+    prefix: &'static str,
+    path: Vec<String>,
+    values: &'a HashMap<String, Vec<f32>>,
+}
+
+impl ModuleMapper for Fill<'_> {
+    fn enter_module(&mut self, name: &str, _container: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (id, tensor, mapper) = param.consume();
+        let name = format!("{}.{}", self.prefix, self.path.join("."));
+        // `load` checked every name and shape before mapping, so the lookup cannot miss.
+        let values = self.values[&name].clone();
+        let fresh =
+            Tensor::<D>::from_data(TensorData::new(values, tensor.shape()), &tensor.device());
+        Param::from_mapped_value(id, fresh, mapper)
+    }
+}
+
+/// Reads and checks a model file, then builds the modules on `device`. Every problem is a
+/// `BadModelFile` error naming it; nothing big is allocated before the config is validated.
+pub fn load(bytes: &[u8], device: &Device) -> Result<Loaded> {
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(bad(format!(
+            "file is {} MB; the largest model file is {} MB",
+            bytes.len() >> 20,
+            MAX_FILE_BYTES >> 20
+        )));
+    }
+    let file = SafeTensors::deserialize(bytes)
+        .map_err(|e| bad(format!("not a valid safetensors file: {e}")))?;
+    let (_, header) = SafeTensors::read_metadata(bytes)
+        .map_err(|e| bad(format!("not a valid safetensors file: {e}")))?;
+    let metadata: BTreeMap<String, String> = header
+        .metadata()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let get = |key: &str| {
+        metadata.get(key).ok_or_else(|| {
+            bad(format!(
+                "metadata has no `{key}`: not a GAN Playground model file"
+            ))
+        })
+    };
+    if get("format")? != FORMAT {
+        return Err(bad(format!(
+            "format is \"{}\", not \"{FORMAT}\"",
+            get("format")?
+        )));
+    }
+    if get("format_version")? != FORMAT_VERSION {
+        return Err(bad(format!(
+            "format version {} is not supported (this app reads version {FORMAT_VERSION})",
+            get("format_version")?
+        )));
+    }
+    let model = ModelConfig::load_binary(get("model_config")?.as_bytes())
+        .map_err(|e| bad(format!("model_config is not a valid config: {e}")))?;
+    model.validate()?; // bounds the allocation below (a `latent = 10^9` config stops here)
+    let step_text = get("step")?;
+    let step: u64 = step_text
+        .parse()
+        .map_err(|_| bad(format!("step \"{step_text}\" is not a number")))?;
+
+    // The expected tensors, from a model built on the CPU (bounded by the validated config).
+    let cpu = Device::flex();
+    let (g, d) = model.init(&mut Rng::new(0), &cpu)?;
+    let has_d = file.names().iter().any(|n| n.starts_with("discriminator."));
+    let mut expected: Vec<(String, Vec<usize>)> = collect(&g, "generator")
+        .into_iter()
+        .map(|(n, s, _)| (n, s))
+        .collect();
+    if has_d {
+        expected.extend(
+            collect(&d, "discriminator")
+                .into_iter()
+                .map(|(n, s, _)| (n, s)),
+        );
+    }
+    let mut values = HashMap::with_capacity(expected.len());
+    for (name, shape) in &expected {
+        let view = file
+            .tensor(name)
+            .map_err(|_| bad(format!("tensor `{name}` is missing")))?;
+        if view.dtype() != Dtype::F32 {
+            return Err(bad(format!(
+                "tensor `{name}` is {:?}, expected F32",
+                view.dtype()
+            )));
+        }
+        if view.shape() != shape.as_slice() {
+            return Err(bad(format!(
+                "tensor `{name}` has shape {:?}, expected {shape:?}",
+                view.shape()
+            )));
+        }
+        let floats: Vec<f32> = view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        if let Some(i) = floats.iter().position(|v| !v.is_finite()) {
+            return Err(bad(format!(
+                "tensor `{name}` has a non-finite value ({}) at index {i}",
+                floats[i]
+            )));
+        }
+        values.insert(name.clone(), floats);
+    }
+    if let Some(extra) = file.names().into_iter().find(|n| !values.contains_key(*n)) {
+        return Err(bad(format!("unexpected tensor `{extra}`")));
+    }
+    let generator = g
+        .map(&mut Fill {
+            prefix: "generator",
+            path: Vec::new(),
+            values: &values,
+        })
+        .to_device(device);
+    let discriminator = has_d.then(|| {
+        d.map(&mut Fill {
+            prefix: "discriminator",
+            path: Vec::new(),
+            values: &values,
+        })
+        .to_device(device)
+    });
+    Ok(Loaded {
+        model,
+        step,
+        generator,
+        discriminator,
+        metadata,
+    })
+}
