@@ -552,4 +552,42 @@ mod model_files {
         }
         assert_eq!(FORMAT_VERSION, "1");
     }
+
+    #[test]
+    fn twenty_thousand_seeded_mutants_never_panic() {
+        let (bytes, _) = trained_file(true);
+        let header_len = 8 + u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        let mut rng = Rng::new(2026);
+        let (mut accepted, mut refused) = (0, 0);
+        let start = std::time::Instant::now();
+        for i in 0..20_000 {
+            let mut m = bytes.clone();
+            // Mostly flip bytes in the header (where parsing happens), sometimes anywhere,
+            // sometimes truncate or append.
+            for _ in 0..1 + rng.below(4) {
+                let at = if rng.below(4) > 0 {
+                    rng.below(header_len)
+                } else {
+                    rng.below(m.len())
+                };
+                m[at] = rng.next_u64() as u8;
+            }
+            match i % 10 {
+                0 => m.truncate(rng.below(m.len())),
+                1 => m.extend((0..rng.below(64)).map(|_| rng.next_u64() as u8)),
+                _ => {}
+            }
+            match std::panic::catch_unwind(|| modelfile::load(&m, &Device::flex()).is_ok()) {
+                Ok(true) => accepted += 1,
+                Ok(false) => refused += 1,
+                Err(_) => panic!("mutant {i} panicked"),
+            }
+        }
+        println!(
+            "20000 mutants: {accepted} loaded, {refused} refused, 0 panics, {:?}",
+            start.elapsed()
+        );
+        assert_eq!(accepted + refused, 20_000);
+        assert!(refused > 10_000, "most mutants are refused ({refused})");
+    }
 }
