@@ -128,7 +128,7 @@ impl ModelConfig {
             .with_stride([2, 2])
             .with_padding([1, 1])
             .init(device);
-        let generator = Generator { blocks, out }.map(&mut DcganInit::new(rng));
+        let generator = Generator { blocks, out }.map(&mut dcgan_init(rng));
 
         let input = down_conv(self.channels, self.width, true, device);
         let mut blocks = Vec::new();
@@ -138,28 +138,45 @@ impl ModelConfig {
             c *= 2;
         }
         let out = Conv2dConfig::new([c, 1], [4, 4]).init(device);
-        let discriminator = Discriminator { input, blocks, out }.map(&mut DcganInit::new(rng));
+        let discriminator = Discriminator { input, blocks, out }.map(&mut dcgan_init(rng));
         Ok((generator, discriminator))
     }
 }
 
 /// Re-draws every parameter from our seeded RNG: conv weights N(0, 0.02), BatchNorm gamma
 /// N(1, 0.02), biases and beta 0 (DCGAN paper §4; PyTorch examples/dcgan `weights_init`).
-struct DcganInit<'a> {
-    rng: &'a mut Rng,
-    path: Vec<String>,
+/// Anything else (BatchNorm running statistics) keeps burn's init (mean 0, var 1).
+fn dcgan_init(
+    rng: &mut Rng,
+) -> RewriteParams<impl FnMut(&[String], usize) -> Option<Vec<f32>> + '_> {
+    RewriteParams::new(
+        move |path: &[String], count| match path.last().map(String::as_str) {
+            Some("weight") => Some(rng.normals(count, 0.0, INIT_STD)),
+            Some("gamma") => Some(rng.normals(count, 1.0, INIT_STD)),
+            Some("bias" | "beta") => Some(vec![0.0; count]),
+            _ => None,
+        },
+    )
 }
 
-impl<'a> DcganInit<'a> {
-    fn new(rng: &'a mut Rng) -> Self {
+/// Replaces float parameters by module path: `values(path, count)` gives the new values of the
+/// parameter at `path` (e.g. `["blocks", "0", "conv", "weight"]`), or `None` to keep it.
+/// Serves weight init and model-file loading alike.
+pub(crate) struct RewriteParams<F> {
+    path: Vec<String>,
+    values: F,
+}
+
+impl<F: FnMut(&[String], usize) -> Option<Vec<f32>>> RewriteParams<F> {
+    pub(crate) fn new(values: F) -> Self {
         Self {
-            rng,
             path: Vec::new(),
+            values,
         }
     }
 }
 
-impl ModuleMapper for DcganInit<'_> {
+impl<F: FnMut(&[String], usize) -> Option<Vec<f32>>> ModuleMapper for RewriteParams<F> {
     fn enter_module(&mut self, name: &str, _container: &str) {
         self.path.push(name.to_string());
     }
@@ -171,13 +188,8 @@ impl ModuleMapper for DcganInit<'_> {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         let (id, tensor, mapper) = param.consume();
         let shape = tensor.shape();
-        let count = shape.num_elements();
-        let values = match self.path.last().map(String::as_str) {
-            Some("weight") => self.rng.normals(count, 0.0, INIT_STD),
-            Some("gamma") => self.rng.normals(count, 1.0, INIT_STD),
-            Some("bias" | "beta") => vec![0.0; count],
-            // Anything else (BatchNorm running statistics) keeps burn's init (mean 0, var 1).
-            _ => return Param::from_mapped_value(id, tensor, mapper),
+        let Some(values) = (self.values)(&self.path, shape.num_elements()) else {
+            return Param::from_mapped_value(id, tensor, mapper);
         };
         let grad = tensor.is_require_grad();
         let mut fresh = Tensor::<D>::from_data(TensorData::new(values, shape), &tensor.device());

@@ -8,13 +8,13 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use burn::config::Config;
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
-use burn::tensor::{Device, Tensor, TensorData, Transaction};
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::{Device, Tensor, Transaction};
 use safetensors::{Dtype, SafeTensors, View};
 
 use crate::config::ModelConfig;
 use crate::error::{GanError, Result};
-use crate::model::{Discriminator, Generator};
+use crate::model::{Discriminator, Generator, RewriteParams};
 use crate::rng::Rng;
 
 /// Value of the `format` metadata key.
@@ -143,31 +143,15 @@ pub async fn save(
         .map_err(|e| GanError::Backend(format!("writing the model file failed: {e}")))
 }
 
-/// Replaces every float tensor of a module by the file's tensor of the same path.
-struct Fill<'a> {
-    prefix: &'static str,
-    path: Vec<String>,
+/// Gives every float tensor of a module the file's tensor of the same path. `load` checked every
+/// name and shape before, so the lookup cannot miss.
+fn fill<'a>(
+    prefix: &'a str,
     values: &'a HashMap<String, Vec<f32>>,
-}
-
-impl ModuleMapper for Fill<'_> {
-    fn enter_module(&mut self, name: &str, _container: &str) {
-        self.path.push(name.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container: &str) {
-        self.path.pop();
-    }
-
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let (id, tensor, mapper) = param.consume();
-        let name = format!("{}.{}", self.prefix, self.path.join("."));
-        // `load` checked every name and shape before mapping, so the lookup cannot miss.
-        let values = self.values[&name].clone();
-        let fresh =
-            Tensor::<D>::from_data(TensorData::new(values, tensor.shape()), &tensor.device());
-        Param::from_mapped_value(id, fresh, mapper)
-    }
+) -> RewriteParams<impl FnMut(&[String], usize) -> Option<Vec<f32>> + 'a> {
+    RewriteParams::new(move |path: &[String], _| {
+        Some(values[&format!("{prefix}.{}", path.join("."))].clone())
+    })
 }
 
 /// Reads and checks a model file, then builds the modules on `device`. Every problem is a
@@ -265,21 +249,8 @@ pub fn load(bytes: &[u8], device: &Device) -> Result<Loaded> {
     if let Some(extra) = file.names().into_iter().find(|n| !values.contains_key(*n)) {
         return Err(bad(format!("unexpected tensor `{extra}`")));
     }
-    let generator = g
-        .map(&mut Fill {
-            prefix: "generator",
-            path: Vec::new(),
-            values: &values,
-        })
-        .to_device(device);
-    let discriminator = has_d.then(|| {
-        d.map(&mut Fill {
-            prefix: "discriminator",
-            path: Vec::new(),
-            values: &values,
-        })
-        .to_device(device)
-    });
+    let generator = g.map(&mut fill("generator", &values)).to_device(device);
+    let discriminator = has_d.then(|| d.map(&mut fill("discriminator", &values)).to_device(device));
     Ok(Loaded {
         model,
         step,
