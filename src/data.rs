@@ -33,6 +33,18 @@ impl Dataset {
         self.pixels.is_empty()
     }
 
+    /// A JSON summary for model-file metadata: where the images came from, how many, their size
+    /// (never the images).
+    pub fn summary(&self, source: &str) -> String {
+        serde_json::json!({
+            "source": source,
+            "count": self.len(),
+            "size": self.size,
+            "channels": self.channels,
+        })
+        .to_string()
+    }
+
     /// All images as `[N, C, H, W]` floats in [-1, 1] (the generator's tanh range).
     pub fn to_nchw(&self) -> Vec<f32> {
         let (s, c) = (self.size, self.channels);

@@ -28,6 +28,13 @@ pub enum GanError {
     },
     /// A model file that cannot be loaded; the text names the problem.
     BadModelFile(String),
+    /// A picture that cannot be used for training (skipped; the others still load).
+    BadImage {
+        /// The file's name.
+        name: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// The core panicked earlier; the session is unusable and must be restarted.
     Poisoned,
 }
@@ -57,6 +64,7 @@ impl fmt::Display for GanError {
                 )
             }
             GanError::BadModelFile(problem) => write!(f, "cannot load this model file: {problem}"),
+            GanError::BadImage { name, problem } => write!(f, "skipped {name}: {problem}"),
             GanError::Poisoned => write!(
                 f,
                 "the training core crashed earlier and refuses further work; restart the worker"

@@ -4,12 +4,16 @@
 
 pub mod config;
 pub mod data;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod decode;
 pub mod error;
 pub mod model;
 pub mod modelfile;
 pub mod parity;
+pub mod preprocess;
 pub mod render;
 pub mod rng;
+pub mod sample;
 pub mod settings;
 pub mod train;
 

@@ -40,6 +40,25 @@ impl UpBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         relu(self.norm.forward(self.conv.forward(x))) // [B, cout, 2H or 4, 2W or 4]
     }
+
+    /// Like `forward`, but BatchNorm normalises every row with the mean and (biased) variance
+    /// of the first `reference` rows, which it also returns as `[cout]` each.
+    fn forward_standing(
+        &self,
+        x: Tensor<4>,
+        reference: usize,
+    ) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
+        let y = self.conv.forward(x); // [B, C, H, W]
+        let [_, c, _, _] = y.dims();
+        let r = y.clone().narrow(0, 0, reference); // [R, C, H, W]
+        let mean = r.clone().mean_dims(&[0, 2, 3]); // [1, C, 1, 1]
+        let var = (r - mean.clone()).powi_scalar(2).mean_dims(&[0, 2, 3]); // [1, C, 1, 1]
+        let n = &self.norm;
+        let x = (y - mean.clone()) / (var.clone() + n.epsilon).sqrt()
+            * n.gamma.val().reshape([1, c, 1, 1])
+            + n.beta.val().reshape([1, c, 1, 1]); // [B, C, H, W]
+        (relu(x), mean.reshape([c]), var.reshape([c]))
+    }
 }
 
 /// Strided conv (no bias) + BatchNorm + LeakyReLU.
@@ -87,6 +106,27 @@ impl Generator {
             x = block.forward(x); // [B, top, 4, 4] -> [B, top/2, 8, 8] -> ... -> [B, w, S/2, S/2]
         }
         tanh(self.out.forward(x)) // [B, C, S, S]
+    }
+
+    /// The forward used for every sample shown or saved: BatchNorm uses "standing statistics"
+    /// (Brock et al. 2018, BigGAN, §3.1 and App. C), the batch statistics of the first
+    /// `reference` rows of `z` (a fixed reference batch), so each image depends on its own z only,
+    /// and early in training, when running averages still lag far behind the weights, samples
+    /// look as they do to D. Returns the images and each BatchNorm's (mean, variance) `[C]`.
+    pub fn forward_standing(
+        &self,
+        z: Tensor<2>,
+        reference: usize,
+    ) -> (Tensor<4>, Vec<(Tensor<1>, Tensor<1>)>) {
+        let [batch, latent] = z.dims();
+        let mut x = z.reshape([batch, latent, 1, 1]); // [B, latent, 1, 1]
+        let mut stats = Vec::with_capacity(self.blocks.len());
+        for block in &self.blocks {
+            let (y, mean, var) = block.forward_standing(x, reference); // [B, c, 2H, 2W]
+            stats.push((mean, var));
+            x = y;
+        }
+        (tanh(self.out.forward(x)), stats) // [B, C, S, S]
     }
 }
 

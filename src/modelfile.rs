@@ -16,6 +16,7 @@ use crate::config::ModelConfig;
 use crate::error::{GanError, Result};
 use crate::model::{Discriminator, Generator, RewriteParams};
 use crate::rng::Rng;
+use crate::sample;
 
 /// Value of the `format` metadata key.
 pub const FORMAT: &str = "gan-playground";
@@ -23,6 +24,52 @@ pub const FORMAT: &str = "gan-playground";
 pub const FORMAT_VERSION: &str = "1";
 /// Largest file accepted: the biggest valid model (50 M parameters, G and D) is 200 MB.
 pub const MAX_FILE_BYTES: usize = 256 << 20;
+
+/// Where a model came from, for the file's metadata (all text; JSON where structured).
+pub struct Provenance {
+    /// A title the user gave, or "".
+    pub title: String,
+    /// Seconds since 1970 when the file was written (callers pass it: wasm32 has no clock).
+    pub created_unix: u64,
+    /// [`Dataset::summary`](crate::data::Dataset::summary) of the training images.
+    pub dataset: String,
+    /// The preprocessing, as JSON.
+    pub preprocessing: String,
+}
+
+impl Provenance {
+    /// The metadata entries.
+    pub fn entries(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("title", self.title.clone()),
+            ("created", rfc3339(self.created_unix)),
+            ("dataset", self.dataset.clone()),
+            ("preprocessing", self.preprocessing.clone()),
+        ]
+    }
+}
+
+/// `unix_secs` as an RFC 3339 UTC timestamp ("2026-12-05T01:48:03Z"), for the `created` key.
+/// Days to civil date by Howard Hinnant's algorithm (howardhinnant.github.io/date_algorithms.html,
+/// `civil_from_days`); std has no calendar and wasm32 has no clock, so callers pass the time.
+pub fn rfc3339(unix_secs: u64) -> String {
+    let (days, secs) = ((unix_secs / 86_400) as i64, unix_secs % 86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097; // [0, 146096]
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
+    let mp = (5 * doy + 2) / 153; // [0, 11], March-based
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
 
 /// A loaded model file.
 pub struct Loaded {
@@ -59,7 +106,8 @@ impl ModuleVisitor for Collect {
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let tensor = param.val();
+        // Without autodiff: one transaction holds tensors of one kind.
+        let tensor = param.val().inner();
         let shape = tensor.dims().to_vec();
         let flat = tensor.reshape([shape.iter().product::<usize>()]);
         self.out.push((
@@ -112,6 +160,19 @@ pub async fn save(
     let mut tensors = collect(generator, "generator");
     if let Some(d) = discriminator {
         tensors.extend(collect(d, "discriminator"));
+    }
+    // G's running statistics become the standing statistics every sample is drawn with, so the
+    // file draws the same images here, in the CLI and in any framework's inference mode.
+    let device = tensors[0].2.device();
+    for (i, (mean, var)) in sample::standing_stats(generator, model.latent, &device)
+        .into_iter()
+        .enumerate()
+    {
+        for (stat, value) in [("running_mean", mean), ("running_var", var)] {
+            let name = format!("generator.blocks.{i}.norm.{stat}");
+            let slot = tensors.iter_mut().find(|t| t.0 == name);
+            slot.expect("every G block has a BatchNorm").2 = value;
+        }
     }
     let mut transaction = Transaction::default();
     for (_, _, t) in &tensors {

@@ -47,6 +47,10 @@ pub struct Plan {
     pub train: TrainConfig,
     /// Number of fixed-noise samples shown.
     pub grid: usize,
+    /// Where the images come from, for model-file metadata ("built-in set shapes").
+    pub source: String,
+    /// How they were prepared, as JSON, for model-file metadata.
+    pub preprocessing: String,
 }
 
 impl Settings {
@@ -88,11 +92,19 @@ impl Settings {
                 allowed: "1 to 256 samples",
             });
         }
+        let preprocessing = serde_json::json!({
+            "builtin": name,
+            "size": dataset.size,
+            "channels": dataset.channels,
+        })
+        .to_string();
         Ok(Plan {
             dataset,
             model,
             train,
             grid,
+            source: format!("built-in set {name}"),
+            preprocessing,
         })
     }
 }

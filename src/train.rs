@@ -11,7 +11,9 @@ use crate::config::{Loss, ModelConfig, TrainConfig};
 use crate::data::Dataset;
 use crate::error::{GanError, Result};
 use crate::model::{Discriminator, Generator};
+use crate::modelfile::Loaded;
 use crate::rng::Rng;
+use crate::sample::{self, Draw};
 
 /// What one call to [`Trainer::run`] reports.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,7 +78,7 @@ pub struct Trainer {
     real: Tensor<4>,
     count: usize,
     rng: Rng,
-    fixed_noise: Tensor<2>,
+    draw: Draw,
     step: u64,
     last: Option<LastStep>,
 }
@@ -90,6 +92,62 @@ impl Trainer {
         data: &Dataset,
         grid: usize,
         device: &Device,
+    ) -> Result<Self> {
+        model.validate()?;
+        let mut rng = Rng::new(train.seed);
+        let (generator, discriminator) = model.init(&mut rng, &Device::flex())?;
+        Self::assemble(
+            model,
+            train,
+            data,
+            grid,
+            device,
+            (generator, discriminator),
+            0,
+            rng,
+        )
+    }
+
+    /// Goes on training a loaded model (it must hold D) on `data`, from the file's step, with
+    /// fresh Adam moments (a shared file never holds optimiser state).
+    pub fn resume(
+        loaded: Loaded,
+        train: TrainConfig,
+        data: &Dataset,
+        grid: usize,
+        device: &Device,
+    ) -> Result<Self> {
+        let Some(discriminator) = loaded.discriminator else {
+            return Err(GanError::BadModelFile(
+                "this file has no discriminator, so it can draw samples but not go on training"
+                    .into(),
+            ));
+        };
+        // A different batch and noise stream from the first run's, still fixed by seed and step.
+        let rng = Rng::new(train.seed ^ loaded.step.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let modules = (loaded.generator, discriminator);
+        Self::assemble(
+            loaded.model,
+            train,
+            data,
+            grid,
+            device,
+            modules,
+            loaded.step,
+            rng,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        model: ModelConfig,
+        train: TrainConfig,
+        data: &Dataset,
+        grid: usize,
+        device: &Device,
+        (generator, discriminator): (Generator, Discriminator),
+        step: u64,
+        rng: Rng,
     ) -> Result<Self> {
         model.validate()?;
         train.validate()?;
@@ -116,9 +174,13 @@ impl Trainer {
                 allowed: "at least one image",
             });
         }
+        let draw = Draw {
+            seed: train.seed,
+            count: grid,
+            truncation: None,
+        };
+        draw.validate()?;
         let device = device.clone().autodiff();
-        let mut rng = Rng::new(train.seed);
-        let (generator, discriminator) = model.init(&mut rng, &device)?;
         let adam = AdamConfig::new()
             .with_beta_1(train.beta1)
             .with_beta_2(train.beta2)
@@ -128,22 +190,44 @@ impl Trainer {
             TensorData::new(data.to_nchw(), [data.len(), c, s, s]),
             &device,
         );
-        let fixed_noise = noise(&mut rng, grid.max(1), model.latent, &device);
         Ok(Trainer {
             opt_g: adam.init(),
             opt_d: adam.init(),
             count: data.len(),
             model,
             train,
+            generator: generator.to_device(&device).train(),
+            discriminator: discriminator.to_device(&device).train(),
             device,
-            generator,
-            discriminator,
             real,
             rng,
-            fixed_noise,
-            step: 0,
+            draw,
+            step,
             last: None,
         })
+    }
+
+    /// Which images the sample grid shows (seed, count, truncation); training is unaffected.
+    pub fn set_draw(&mut self, draw: Draw) -> Result<()> {
+        draw.validate()?;
+        self.model.check_memory(self.train.batch, draw.count)?;
+        self.draw = draw;
+        Ok(())
+    }
+
+    /// The sample grid's draw.
+    pub fn draw(&self) -> Draw {
+        self.draw
+    }
+
+    /// The generator being trained.
+    pub fn generator(&self) -> &Generator {
+        &self.generator
+    }
+
+    /// Steps done, counting those of a model this one resumed from.
+    pub fn steps(&self) -> u64 {
+        self.step
     }
 
     /// The model settings.
@@ -159,7 +243,9 @@ impl Trainer {
         extra: &[(&str, String)],
     ) -> Result<Vec<u8>> {
         let d = with_discriminator.then_some(&self.discriminator);
-        crate::modelfile::save(&self.model, self.step, &self.generator, d, extra).await
+        let mut extra = extra.to_vec();
+        extra.push(("train_config", self.train.to_string()));
+        crate::modelfile::save(&self.model, self.step, &self.generator, d, &extra).await
     }
 
     /// Parameters of (G, D), BatchNorm running statistics included.
@@ -205,13 +291,11 @@ impl Trainer {
         });
     }
 
-    /// The generator's output for the fixed noise, `[grid, C, S, S]`, still on the device.
-    ///
-    /// BatchNorm runs in training mode (batch statistics), as PyTorch examples/dcgan draws its
-    /// progress samples: early running averages lag far behind the weights. As there, this
-    /// forward also nudges G's running statistics towards the fixed-noise batch.
+    /// The generator's images for the grid's draw, `[grid, C, S, S]`, still on the device;
+    /// BatchNorm in inference mode, exactly as a saved model file draws them.
     fn fixed_samples(&self) -> Tensor<4> {
-        self.generator.forward(self.fixed_noise.clone()).detach()
+        let z = self.draw.latents(self.model.latent);
+        sample::generate(&self.generator, z, self.draw.count, &self.device)
     }
 
     /// Runs `k` steps, then reads the losses and the sample grid back in one transaction.
@@ -245,12 +329,14 @@ impl Trainer {
         }
         let samples = self.fixed_samples();
         let last = self.last.as_ref();
-        let zero = || Tensor::<1>::zeros([1], &self.device);
+        // One transaction holds tensors of one kind: the samples come from the plain device
+        // (no autodiff), so the scalars leave the autodiff graph too.
+        let zero = || Tensor::<1>::zeros([1], &self.device.clone().inner());
         let scalars = [
-            last.map_or_else(zero, |l| l.d_loss.clone()),
-            last.map_or_else(zero, |l| l.g_loss.clone()),
-            last.map_or_else(zero, |l| l.d_real.clone()),
-            last.map_or_else(zero, |l| l.d_fake.clone()),
+            last.map_or_else(zero, |l| l.d_loss.clone().inner()),
+            last.map_or_else(zero, |l| l.g_loss.clone().inner()),
+            last.map_or_else(zero, |l| l.d_real.clone().inner()),
+            last.map_or_else(zero, |l| l.d_fake.clone().inner()),
         ];
         let mut transaction = Transaction::default();
         for s in scalars {

@@ -9,6 +9,9 @@ let running = false;
 let trainPressedAt = null;   // performance.now() when Train was pressed, until the first samples
 let history = [];            // [step, dLoss, gLoss]
 let cpuDefaultsApplied = false;
+let loadedInfo = null;
+let modelUrlLoaded = false;  // ?model=<url> is loaded once, not again after a worker restart       // info of a loaded model file not yet trained on (see worker.js)
+const MAX_MODEL_BYTES = 256 * 1024 * 1024; // the core refuses bigger files (modelfile.rs)
 
 function settings() {
   return {
@@ -27,7 +30,7 @@ function settings() {
 
 // Tests and shared links may preset any setting: ?batch=8&width=8&imageSize=16
 const inputFor = { dataset: 'dataset', imageSize: 'image-size', batch: 'batch', width: 'width', latent: 'latent',
-  lrG: 'lr-g', lrD: 'lr-d', loss: 'loss', seed: 'seed', backend: 'backend-choice' };
+  lrG: 'lr-g', lrD: 'lr-d', loss: 'loss', seed: 'seed', backend: 'backend-choice', sampleSeed: 'sample-seed', truncation: 'truncation' };
 for (const [key, id] of Object.entries(inputFor)) if (params.has(key)) $(id).value = params.get(key);
 
 function notice(text, kind) {
@@ -39,14 +42,25 @@ function notice(text, kind) {
 
 function updateButtons() {
   const hasModel = $('step-count').dataset.model === 'yes';
-  $('train').disabled = !ready || running;
-  $('train').textContent = hasModel ? 'Resume' : 'Train';
+  // A loaded file without its discriminator can draw samples but not train.
+  const frozen = !hasModel && loadedInfo && !loadedInfo.hasDiscriminator;
+  $('train').disabled = !ready || running || frozen;
+  $('train').textContent = hasModel ? 'Resume' : loadedInfo ? 'Continue training' : 'Train';
   $('pause').disabled = !ready || !running;
-  $('step').disabled = !ready || running;
-  $('reset').disabled = !ready || !hasModel;
-  $('download').disabled = !ready || !hasModel;
+  $('step').disabled = !ready || running || frozen;
+  $('reset').disabled = !ready || !(hasModel || loadedInfo);
+  $('download').disabled = !ready || !(hasModel || loadedInfo);
+  $('load').disabled = !ready;
+  $('new-samples').disabled = !ready || !(hasModel || loadedInfo);
   $('settings').disabled = hasModel;
   $('dataset').disabled = hasModel;
+  // A loaded model fixes its architecture; the training settings stay editable.
+  for (const id of ['image-size', 'width', 'latent', 'loss']) $(id).disabled = Boolean(loadedInfo);
+}
+
+function drawSettings() {
+  const t = $('truncation').value;
+  return { seed: Number($('sample-seed').value), truncation: t === '' ? undefined : Number(t) };
 }
 
 function draw(canvasId, msg) {
@@ -106,10 +120,13 @@ const onMessage = {
       }
     }
     requestPreview();
+    sendDraw();
+    if (params.has('model') && !modelUrlLoaded) { modelUrlLoaded = true; loadModelUrl(params.get('model')); }
     updateButtons();
   },
   preview(msg) { draw('preview', msg); $('preview-caption').textContent = `Real images: ${$('dataset').selectedOptions[0].text}`; },
   model(msg) {
+    loadedInfo = null;
     $('params').textContent = `${msg.generatorParams.toLocaleString()} / ${msg.discriminatorParams.toLocaleString()}`;
     $('step-count').dataset.model = 'yes';
     updateButtons();
@@ -123,11 +140,15 @@ const onMessage = {
       $('speed').textContent = '– steps/s';
       history = []; drawChart();
       placeholder();
+      loadedInfo = null;
+      $('loaded').hidden = true;
     }
     updateButtons();
   },
   samples(msg) {
     draw('samples', msg);
+    const d = drawSettings();
+    $('samples-caption').textContent = `Generated samples: seed ${d.seed}, ${d.truncation === undefined ? 'no truncation' : `truncation ${d.truncation}`}, step ${msg.step}`;
     if (trainPressedAt !== null) {
       $('first-samples').textContent = `${((performance.now() - trainPressedAt) / 1000).toFixed(1)} s`;
       trainPressedAt = null;
@@ -141,6 +162,36 @@ const onMessage = {
     history.push([msg.step, msg.dLoss, msg.gLoss]);
     if (history.length > 2000) history = history.filter((_, i) => i % 2 === 0);
     drawChart();
+  },
+  loaded(msg) {
+    // Everything from the file is shown as text (textContent), never as HTML.
+    const i = msg.info, m = i.metadata;
+    loadedInfo = i;
+    let dataset = 'not recorded', builtin = null;
+    try {
+      const d = JSON.parse(m.dataset);
+      dataset = `${d.source}, ${d.count} images`;
+      builtin = JSON.parse(m.preprocessing || '{}').builtin || null;
+    } catch { /* older or hand-made files: leave "not recorded" */ }
+    $('loaded-name').textContent = m.title || msg.name || 'untitled';
+    $('loaded-step').textContent = `${i.step.toLocaleString()} steps`;
+    $('loaded-shape').textContent = `${i.imageSize} × ${i.imageSize} px, ${i.channels === 1 ? 'grayscale' : 'colour'}, latent ${i.latent}`;
+    $('loaded-dataset').textContent = dataset;
+    $('loaded-created').textContent = m.created ? new Date(m.created).toLocaleString() : 'not recorded';
+    $('loaded-resumable').textContent = i.hasDiscriminator
+      ? 'yes (fresh optimiser state)'
+      : 'no: the file has no discriminator, so it can only draw samples';
+    $('loaded').hidden = false;
+    $('step-count').textContent = String(i.step);
+    $('params').textContent = `${i.generatorParams.toLocaleString()} / ${i.discriminatorParams === undefined || i.discriminatorParams === null ? '–' : i.discriminatorParams.toLocaleString()}`;
+    // Continue training with the architecture of the file (and its built-in set when known).
+    $('image-size').value = String(i.imageSize);
+    $('width').value = String(i.width);
+    $('latent').value = String(i.latent);
+    try { $('loss').value = JSON.parse(m.model_config).loss === 'Hinge' ? 'hinge' : 'nonsaturating'; } catch { /* validated by the core */ }
+    if (builtin && [...$('dataset').options].some((o) => o.value === builtin)) $('dataset').value = builtin;
+    requestPreview();
+    updateButtons();
   },
   'model-file'(msg) {
     // One .safetensors file: G and D weights with the config in its metadata.
@@ -183,7 +234,55 @@ $('train').onclick = () => {
 $('pause').onclick = () => worker.postMessage({ type: 'pause' });
 $('step').onclick = () => worker.postMessage({ type: 'step', settings: settings() });
 $('reset').onclick = () => { notice(null); worker.postMessage({ type: 'reset' }); };
-$('download').onclick = () => worker.postMessage({ type: 'save', title: `${$('dataset').selectedOptions[0].text}, trained in GAN Playground` });
+$('download').onclick = () => worker.postMessage({
+  type: 'save',
+  title: loadedInfo ? loadedInfo.metadata.title || '' : `${$('dataset').selectedOptions[0].text}, trained in GAN Playground`,
+});
+
+// Model files: the Load button, a drop anywhere on the page, or ?model=<url>.
+async function loadModelFile(file) {
+  notice(null);
+  if (file.size > MAX_MODEL_BYTES) {
+    notice(`${file.name} is ${(file.size / 2 ** 20).toFixed(0)} MB; model files are at most 256 MB.`, 'error');
+    return;
+  }
+  const bytes = await file.arrayBuffer();
+  worker.postMessage({ type: 'load', name: file.name, bytes }, [bytes]);
+}
+$('load').onclick = () => $('model-file').click();
+$('model-file').onchange = () => {
+  const file = $('model-file').files[0];
+  $('model-file').value = '';
+  if (file) loadModelFile(file);
+};
+document.addEventListener('dragover', (e) => { e.preventDefault(); document.body.classList.add('dragging'); });
+document.addEventListener('dragleave', (e) => { if (!e.relatedTarget) document.body.classList.remove('dragging'); });
+document.addEventListener('drop', (e) => {
+  e.preventDefault();
+  document.body.classList.remove('dragging');
+  const files = [...(e.dataTransfer?.files || [])];
+  if (!files.length) return;
+  if (files.length > 1) { notice('Drop one model file (.safetensors) at a time.', 'error'); return; }
+  if (!ready) { notice('The training worker is still starting; drop the file again in a moment.', 'error'); return; }
+  loadModelFile(files[0]);
+});
+async function loadModelUrl(url) {
+  try {
+    const res = await fetch(url);
+    if (!res.ok) throw new Error(`the server answered ${res.status} ${res.statusText}`);
+    const blob = await res.blob();
+    const name = decodeURIComponent(new URL(url, location.href).pathname.split('/').pop() || 'model');
+    await loadModelFile(new File([blob], name));
+  } catch (e) {
+    notice(`Could not fetch the model at ${url}: ${e.message}`, 'error');
+  }
+}
+
+// Sample seed and truncation: which images the grid shows (training is unaffected).
+function sendDraw() { if (ready) worker.postMessage({ type: 'draw', ...drawSettings() }); }
+$('sample-seed').onchange = sendDraw;
+$('truncation').onchange = sendDraw;
+$('new-samples').onclick = () => { $('sample-seed').value = String(Number($('sample-seed').value) + 1); sendDraw(); };
 $('restart').onclick = () => { notice(null); startWorker(); };
 $('dataset').onchange = requestPreview;
 $('image-size').onchange = requestPreview;

@@ -1,11 +1,13 @@
 // The training worker: owns the one wasm instance (Burn on WebGPU, or Flex on the CPU) and talks
 // to the page with small typed messages. Page -> worker: init, preview, start, pause, resume,
-// reset, step, settings, save, crash (self-test). Worker -> page: ready, preview, model, state,
-// progress, samples, model-file, error, fatal.
+// reset, step, settings, draw, load, save, crash (self-test). Worker -> page: ready, preview,
+// model, loaded, state, progress, samples, model-file, error, fatal.
 import init, * as gan from './pkg/gan_playground.js';
 
-let session = null;      // gan.Session while a model exists
+let session = null;      // gan.Session while a model is being trained
+let loaded = null;       // gan.Model: a loaded model file, until it is trained on (or reset)
 let settings = {};       // the settings the next session is built from
+let draw = { seed: 1, count: 36, truncation: undefined }; // which samples the grid shows
 let running = false;     // a training loop is active
 let inflight = null;     // the one tick in flight (a Promise), shared by the loop, Step, Pause and Reset
 let dead = false;        // the wasm panicked: refuse everything, the page offers a restart
@@ -112,11 +114,35 @@ async function loop() {
 }
 
 function ensureSession() {
-  if (!session) {
+  if (session) return;
+  if (loaded) {
+    // Continue training the loaded file; on failure the loaded model stays as it was.
+    const info = loaded.info();
+    session = gan.Session.resume(loaded, { ...settings, imageSize: info.imageSize });
+    loaded.free();
+    loaded = null;
+  } else {
     session = new gan.Session(settings);
-    stepsPerTick = 1;
-    post({ type: 'model', generatorParams: session.generator_params, discriminatorParams: session.discriminator_params });
   }
+  session.set_samples(BigInt(draw.seed), draw.count, draw.truncation);
+  stepsPerTick = 1;
+  post({ type: 'model', generatorParams: session.generator_params, discriminatorParams: session.discriminator_params });
+}
+
+// Draws the grid now (without training), from the session or the loaded model.
+async function showSamples() {
+  const picture = session
+    ? await session.sample()
+    : await loaded.sample(BigInt(draw.seed), draw.count, draw.truncation);
+  sendPicture('samples', picture, { step: lastStep, fresh: true });
+}
+
+// Runs `work` in the one tick slot: waits for the tick in flight, then holds the slot so the
+// training loop waits for it.
+async function exclusive(work) {
+  await settle();
+  inflight = work().finally(() => { inflight = null; });
+  return inflight;
 }
 
 const handlers = {
@@ -143,21 +169,44 @@ const handlers = {
     await tick();
   },
   async save(msg) {
-    if (!session) throw new Error('There is no model to save yet: train first.');
-    // The save takes the trainer like a tick does: wait for the tick in flight, then hold the
-    // slot so the training loop waits for the save.
-    await settle();
-    inflight = (async () => {
-      const bytes = await session.save_model(true, msg.title || '');
+    if (!session && !loaded) throw new Error('There is no model to save yet: train first.');
+    await exclusive(async () => {
+      const bytes = session ? await session.save_model(true, msg.title || '') : await loaded.save_model(msg.title || '');
       post({ type: 'model-file', bytes, step: lastStep }, [bytes.buffer]);
-    })().finally(() => { inflight = null; });
-    await inflight;
+    });
+  },
+  async draw(msg) {
+    draw = { seed: msg.seed, count: draw.count, truncation: msg.truncation ?? undefined };
+    if (session) session.set_samples(BigInt(draw.seed), draw.count, draw.truncation);
+    // While training, the next tick shows the new samples; otherwise draw them now.
+    if ((session && !running) || loaded) await exclusive(showSamples);
+  },
+  async load(msg) {
+    // Check the file first: a bad one leaves the current model running.
+    let candidate;
+    try {
+      candidate = gan.Model.load(new Uint8Array(msg.bytes));
+    } catch (e) {
+      throw new Error(`${msg.name}: ${e.message || e}`);
+    }
+    running = false;
+    await settle();
+    if (session) { session.free(); session = null; }
+    if (loaded) loaded.free();
+    loaded = candidate;
+    const info = loaded.info();
+    lastStep = Number(info.step);
+    post({ type: 'state', running: false, reset: true });
+    post({ type: 'loaded', name: msg.name, info: { ...info, step: Number(info.step) } });
+    await exclusive(showSamples);
   },
   async crash() { gan.simulate_crash(); },
   async reset() {
     running = false;
     await settle();
     if (session) { session.free(); session = null; }
+    if (loaded) { loaded.free(); loaded = null; }
+    lastStep = 0;
     post({ type: 'state', running: false, reset: true });
   },
 };

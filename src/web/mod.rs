@@ -2,8 +2,9 @@
 //! Long-lived state (the trainer) lives here behind an opaque handle; JS gets small results and
 //! flat RGBA bytes. Errors cross as `JsError`; a panic poisons the module and is reported.
 
+mod session;
+
 use std::cell::{Cell, RefCell};
-use std::rc::Rc;
 
 use burn::tensor::Device;
 use serde::Serialize;
@@ -12,9 +13,8 @@ use wasm_bindgen_futures::future_to_promise;
 
 use crate::config::ModelConfig;
 use crate::error::GanError;
-use crate::render::{Rgba, grid_from_nchw, grid_from_nhwc};
+use crate::render::{Rgba, grid_from_nhwc};
 use crate::settings::{Plan, Settings};
-use crate::train::Trainer;
 use crate::{data, parity};
 
 thread_local! {
@@ -28,7 +28,7 @@ impl From<GanError> for JsValue {
     }
 }
 
-fn usable() -> Result<(), GanError> {
+pub(crate) fn usable() -> Result<(), GanError> {
     if POISONED.get() {
         Err(GanError::Poisoned)
     } else {
@@ -36,7 +36,7 @@ fn usable() -> Result<(), GanError> {
     }
 }
 
-fn device() -> Result<Device, GanError> {
+pub(crate) fn device() -> Result<Device, GanError> {
     usable()?;
     DEVICE
         .with_borrow(|d| d.as_ref().map(|(d, _)| d.clone()))
@@ -97,7 +97,7 @@ pub async fn init_backend(kind: String) -> Result<String, JsValue> {
     Ok(label.to_string())
 }
 
-fn parse(settings: JsValue) -> Result<Plan, GanError> {
+pub(crate) fn parse(settings: JsValue) -> Result<Plan, GanError> {
     let settings: Settings =
         serde_wasm_bindgen::from_value(settings).map_err(|e| GanError::InvalidConfig {
             field: "settings",
@@ -110,7 +110,7 @@ fn parse(settings: JsValue) -> Result<Plan, GanError> {
 /// An RGBA picture with its size, for `new ImageData(rgba, width, height)`.
 #[wasm_bindgen]
 pub struct Picture {
-    rgba: Rgba,
+    pub(crate) rgba: Rgba,
 }
 
 #[wasm_bindgen]
@@ -139,121 +139,6 @@ pub fn dataset_preview(name: &str, size: usize, count: usize) -> Result<Picture,
     Ok(Picture {
         rgba: grid_from_nhwc(&set.pixels, size, set.channels, 8),
     })
-}
-
-/// Result of one training tick: losses of the last step and the fixed-noise sample grid.
-#[wasm_bindgen]
-pub struct TickResult {
-    /// Steps done so far.
-    pub step: u64,
-    /// Discriminator loss.
-    pub d_loss: f32,
-    /// Generator loss.
-    pub g_loss: f32,
-    /// Mean D logit on real images.
-    pub d_real: f32,
-    /// Mean D logit on fakes.
-    pub d_fake: f32,
-    samples: Rgba,
-}
-
-#[wasm_bindgen]
-impl TickResult {
-    /// Width of the sample grid in pixels.
-    #[wasm_bindgen(getter)]
-    pub fn width(&self) -> usize {
-        self.samples.width
-    }
-    /// Height of the sample grid in pixels.
-    #[wasm_bindgen(getter)]
-    pub fn height(&self) -> usize {
-        self.samples.height
-    }
-    /// The sample grid's RGBA bytes (copied into a fresh Uint8Array).
-    #[wasm_bindgen(getter)]
-    pub fn rgba(&self) -> Vec<u8> {
-        self.samples.pixels.clone()
-    }
-}
-
-/// A training session: the opaque handle JS holds.
-#[wasm_bindgen]
-pub struct Session {
-    trainer: Rc<RefCell<Option<Trainer>>>,
-    grid_cols: usize,
-    params: (usize, usize),
-}
-
-#[wasm_bindgen]
-impl Session {
-    /// Validates `settings` and builds the models on the initialised backend.
-    #[wasm_bindgen(constructor)]
-    pub fn new(settings: JsValue) -> Result<Session, JsValue> {
-        let p = parse(settings)?;
-        let trainer = Trainer::new(p.model, p.train, &p.dataset, p.grid, &device()?)?;
-        let params = trainer.num_params();
-        let grid_cols = (p.grid as f64).sqrt().ceil() as usize;
-        Ok(Session {
-            trainer: Rc::new(RefCell::new(Some(trainer))),
-            grid_cols,
-            params,
-        })
-    }
-
-    /// Runs `k` steps, then one async readback. Resolves to a `TickResult`.
-    pub fn run(&self, k: usize) -> js_sys::Promise {
-        let trainer = self.trainer.clone();
-        let cols = self.grid_cols;
-        future_to_promise(async move {
-            usable()?;
-            // Take the trainer out for the tick rather than hold a RefCell borrow across awaits.
-            let mut t = trainer
-                .borrow_mut()
-                .take()
-                .ok_or_else(|| GanError::Backend("a training tick is already running".into()))?;
-            let tick = t.run(k).await;
-            let (size, channels) = (t.model_config().image_size, t.model_config().channels);
-            *trainer.borrow_mut() = Some(t);
-            let tick = tick?;
-            let samples = grid_from_nchw(&tick.samples, size, channels, cols);
-            Ok(TickResult {
-                step: tick.step,
-                d_loss: tick.d_loss,
-                g_loss: tick.g_loss,
-                d_real: tick.d_real,
-                d_fake: tick.d_fake,
-                samples,
-            }
-            .into())
-        })
-    }
-
-    /// The model as `.safetensors` bytes (G always, D when `with_discriminator`), read back
-    /// asynchronously. Resolves to a Uint8Array.
-    pub fn save_model(&self, with_discriminator: bool, title: String) -> js_sys::Promise {
-        let trainer = self.trainer.clone();
-        future_to_promise(async move {
-            usable()?;
-            let t = trainer.borrow_mut().take().ok_or_else(|| {
-                GanError::Backend("a training tick is running; save after it".into())
-            })?;
-            let extra = [("title", title)];
-            let bytes = t.save(with_discriminator, &extra).await;
-            *trainer.borrow_mut() = Some(t);
-            Ok(js_sys::Uint8Array::from(&bytes?[..]).into())
-        })
-    }
-
-    /// Parameters of G, BatchNorm running statistics included.
-    #[wasm_bindgen(getter)]
-    pub fn generator_params(&self) -> usize {
-        self.params.0
-    }
-    /// Parameters of D, BatchNorm running statistics included.
-    #[wasm_bindgen(getter)]
-    pub fn discriminator_params(&self) -> usize {
-        self.params.1
-    }
 }
 
 #[derive(Serialize)]
