@@ -138,6 +138,7 @@ pub fn files(dir: &Path) -> Result<(Vec<PathBuf>, Vec<GanError>)> {
 }
 
 /// What loading a folder gave: the dataset, and one message per skipped file or duplicate.
+#[derive(Debug)]
 pub struct Folder {
     /// The usable pictures, preprocessed.
     pub dataset: Dataset,

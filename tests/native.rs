@@ -530,7 +530,39 @@ mod model_files {
             },
             "discriminator.blocks",
         );
-        assert!(cases.len() >= 19, "{} cases", cases.len());
+        // Raw header edits the safetensors writer would never make.
+        let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
+        let with_header = |h: &serde_json::Value| {
+            let text = h.to_string().into_bytes();
+            let mut b = (text.len() as u64).to_le_bytes().to_vec();
+            b.extend(text);
+            b.extend_from_slice(&bytes[8 + header_len..]);
+            b
+        };
+        let mut overlap = header.clone();
+        let first = overlap["generator.out.bias"]["data_offsets"].clone();
+        overlap["generator.out.weight"]["data_offsets"] = first;
+        cases.push((
+            "overlapping offsets",
+            with_header(&overlap),
+            "not a valid safetensors",
+        ));
+        let mut past_end = header.clone();
+        past_end["generator.out.bias"]["data_offsets"][1] = (bytes.len() as u64 * 2).into();
+        cases.push((
+            "offsets past the end",
+            with_header(&past_end),
+            "not a valid safetensors",
+        ));
+        let mut non_utf8 = bytes.clone();
+        let at = bytes.windows(6).position(|w| w == b"digits").unwrap();
+        non_utf8[at] = 0xFF; // inside the title's JSON string: the header is no longer UTF-8
+        cases.push(("non-UTF-8 metadata", non_utf8, "not a valid safetensors"));
+        let mut not_json = bytes.clone();
+        not_json[8] = b'x';
+        cases.push(("header not JSON", not_json, "not a valid safetensors"));
+        assert!(cases.len() >= 23, "{} cases", cases.len());
         for (label, file, expect) in cases {
             match modelfile::load(&file, &Device::flex()) {
                 Ok(_) => panic!("{label}: accepted"),

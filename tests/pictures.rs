@@ -1,0 +1,437 @@
+//! Native tests of what users feed in and take out: picture preprocessing and decoding (bad files
+//! named and skipped), the `gan` CLI end to end, going on training from a file, and samples that
+//! depend on their own seed only.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use burn::tensor::Device;
+use gan_playground::GanError;
+use gan_playground::config::{ModelConfig, TrainConfig};
+use gan_playground::data;
+use gan_playground::decode;
+use gan_playground::modelfile::{self, rfc3339};
+use gan_playground::preprocess::{Fit, Picture, Preprocess};
+use gan_playground::render::grid_from_nchw;
+use gan_playground::sample::{self, Draw};
+use gan_playground::train::Trainer;
+
+/// A fresh scratch folder for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gan-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn prep(size: usize, channels: usize, fit: Fit) -> Preprocess {
+    Preprocess {
+        size,
+        channels,
+        fit,
+        background: [255, 255, 255],
+    }
+}
+
+/// A `w`x`h` picture whose left half is `left` and right half `right` (RGBA).
+fn halves(w: usize, h: usize, left: [u8; 4], right: [u8; 4]) -> Vec<u8> {
+    (0..w * h)
+        .flat_map(|i| if i % w < w / 2 { left } else { right })
+        .collect()
+}
+
+const RED: [u8; 4] = [255, 0, 0, 255];
+const BLUE: [u8; 4] = [0, 0, 255, 255];
+
+#[test]
+fn preprocessing_crops_pads_resizes_blends_alpha_and_grays() {
+    // 4x2, red | blue. Crop keeps the central 2x2: one red and one blue column.
+    let rgba = halves(4, 2, RED, BLUE);
+    let pic = || Picture {
+        width: 4,
+        height: 2,
+        rgba: &rgba,
+    };
+    let crop = prep(8, 3, Fit::Crop).apply(&pic()).unwrap();
+    assert_eq!(crop.len(), 8 * 8 * 3);
+    assert_eq!(&crop[..3], &[255, 0, 0], "top-left is red");
+    assert_eq!(&crop[7 * 3..8 * 3], &[0, 0, 255], "top-right is blue");
+    // Pad: the whole 2:1 picture in the middle rows, white above and below.
+    let pad = prep(8, 3, Fit::Pad).apply(&pic()).unwrap();
+    assert_eq!(&pad[..3], &[255, 255, 255], "padding is the background");
+    assert_eq!(&pad[(4 * 8) * 3..(4 * 8) * 3 + 3], &[255, 0, 0]);
+    assert_eq!(&pad[(7 * 8 + 4) * 3..(7 * 8 + 4) * 3 + 3], &[255, 255, 255]);
+    // Stretch fills the square: no background anywhere.
+    let stretch = prep(8, 3, Fit::Stretch).apply(&pic()).unwrap();
+    assert!(stretch.chunks(3).all(|p| p[1] == 0), "only red and blue");
+    // Half-transparent red over white, and BT.601 luma of pure red (0.299 * 255 = 76).
+    let see_through = [255u8, 0, 0, 128].repeat(4);
+    let p = Picture {
+        width: 2,
+        height: 2,
+        rgba: &see_through,
+    };
+    assert_eq!(
+        &prep(8, 3, Fit::Crop).apply(&p).unwrap()[..3],
+        &[255, 127, 127]
+    );
+    let red = RED.repeat(4);
+    let p = Picture {
+        width: 2,
+        height: 2,
+        rgba: &red,
+    };
+    assert_eq!(prep(8, 1, Fit::Crop).apply(&p).unwrap(), vec![76; 64]);
+    // Shrinking a one-pixel checkerboard averages it to gray instead of aliasing.
+    let board: Vec<u8> = (0..64 * 64)
+        .flat_map(|i| {
+            let v = if (i % 64 + i / 64) % 2 == 0 { 255 } else { 0 };
+            [v, v, v, 255]
+        })
+        .collect();
+    let p = Picture {
+        width: 64,
+        height: 64,
+        rgba: &board,
+    };
+    let small = prep(16, 1, Fit::Crop).apply(&p).unwrap();
+    assert!(small.iter().all(|&v| (120..=135).contains(&v)), "{small:?}");
+    // Bad settings and pictures are named.
+    assert!(prep(4, 3, Fit::Crop).validate().is_err());
+    let e = prep(8, 3, Fit::Crop)
+        .apply(&Picture {
+            width: 3,
+            height: 3,
+            rgba: &[0; 5],
+        })
+        .unwrap_err();
+    assert!(e.to_string().contains("3x3 with 5 bytes"), "{e}");
+}
+
+#[test]
+fn duplicates_are_dropped_after_preprocessing() {
+    let a = halves(8, 8, RED, BLUE);
+    let b = halves(8, 8, BLUE, RED);
+    let red = RED.repeat(8 * 8);
+    let big_red = RED.repeat(32 * 32); // the same picture, larger: identical once resized
+    let pics = [(8, &a), (8, &b), (8, &a), (8, &red), (32, &big_red)].map(|(s, px)| Picture {
+        width: s,
+        height: s,
+        rgba: px,
+    });
+    let (set, dups) = prep(8, 3, Fit::Crop).dataset(pics).unwrap();
+    assert_eq!(set.len(), 3);
+    assert_eq!(dups, vec![None, None, Some(0), None, Some(3)]);
+}
+
+/// A PNG of `w`x`h` filled with `rgba`.
+fn png(w: u32, h: u32, rgba: [u8; 4]) -> Vec<u8> {
+    encode(w, h, rgba, image::ImageFormat::Png)
+}
+
+fn encode(w: u32, h: u32, rgba: [u8; 4], format: image::ImageFormat) -> Vec<u8> {
+    let img = image::RgbaImage::from_pixel(w, h, image::Rgba(rgba));
+    let mut out = std::io::Cursor::new(Vec::new());
+    let img = image::DynamicImage::ImageRgba8(img);
+    // JPEG and BMP encoders here take RGB only.
+    let img = match format {
+        image::ImageFormat::Jpeg => image::DynamicImage::ImageRgb8(img.to_rgb8()),
+        _ => img,
+    };
+    img.write_to(&mut out, format).unwrap();
+    out.into_inner()
+}
+
+/// CRC-32 (ISO-HDLC, as PNG chunks use; PNG spec §5.5), to forge a valid header.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A PNG whose (correctly checksummed) header declares `w`x`h` pixels.
+fn png_declaring(w: u32, h: u32) -> Vec<u8> {
+    let mut bytes = png(1, 1, RED);
+    bytes[16..20].copy_from_slice(&w.to_be_bytes());
+    bytes[20..24].copy_from_slice(&h.to_be_bytes());
+    let crc = crc32(&bytes[12..29]); // chunk type + IHDR data
+    bytes[29..33].copy_from_slice(&crc.to_be_bytes());
+    bytes
+}
+
+/// A folder of good pictures in every supported format and the bad files a user might have.
+fn picture_folder(dir: &Path) -> Vec<(&'static str, &'static str)> {
+    use image::ImageFormat::*;
+    let colours = [[200, 30, 30, 255], [30, 200, 30, 255], [30, 30, 200, 255]];
+    for (i, c) in colours.iter().enumerate() {
+        std::fs::write(dir.join(format!("a{i}.png")), png(40, 30, *c)).unwrap();
+    }
+    std::fs::create_dir(dir.join("more")).unwrap();
+    std::fs::write(
+        dir.join("more/b.jpg"),
+        encode(20, 20, [90, 90, 20, 255], Jpeg),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("more/c.bmp"),
+        encode(20, 20, [20, 90, 90, 255], Bmp),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("more/d.gif"),
+        encode(20, 20, [90, 20, 90, 255], Gif),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("more/e.webp"),
+        encode(20, 20, [10, 10, 10, 255], WebP),
+    )
+    .unwrap();
+    std::fs::write(dir.join("copy-of-a0.png"), png(40, 30, colours[0])).unwrap();
+    std::fs::write(dir.join(".DS_Store"), b"hidden junk").unwrap();
+    let bad: [(&str, Vec<u8>, &str); 5] = [
+        ("empty.png", vec![], "empty"),
+        ("notes.png", b"just some text\n".to_vec(), "not a picture"),
+        ("cut.png", png(64, 64, RED)[..60].to_vec(), "damaged"),
+        (
+            "huge.png",
+            png_declaring(100_000, 100_000),
+            "100000x100000 pixels is too large",
+        ),
+        ("big.png", vec![0; 30 << 20], "30 MB"),
+    ];
+    for (name, bytes, _) in &bad {
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+    bad.map(|(n, _, why)| (n, why)).to_vec()
+}
+
+#[test]
+fn a_folder_loads_every_good_picture_and_names_every_bad_file() {
+    let dir = scratch("folder");
+    let bad = picture_folder(&dir);
+    let f = decode::folder(&dir, &prep(16, 3, Fit::Crop)).unwrap();
+    assert_eq!(f.files, 13, "hidden files are not read");
+    assert_eq!(f.dataset.len(), 7, "3 PNG + JPEG, BMP, GIF, WebP");
+    assert_eq!(f.duplicates, 1);
+    assert_eq!(f.skipped.len(), bad.len(), "{:?}", f.skipped);
+    for (name, why) in bad {
+        let e = f
+            .skipped
+            .iter()
+            .find(|e| matches!(e, GanError::BadImage { name: n, .. } if n == name))
+            .unwrap_or_else(|| panic!("{name} is reported: {:?}", f.skipped));
+        assert!(e.to_string().contains(why), "{name}: {e}");
+    }
+    let e = decode::folder(&dir.join("missing"), &prep(16, 3, Fit::Crop)).unwrap_err();
+    assert!(e.to_string().contains("readable folder"), "{e}");
+}
+
+fn gan(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_gan"))
+        .args(args)
+        .output()
+        .unwrap();
+    let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
+    (out.status.success(), text(out.stdout), text(out.stderr))
+}
+
+#[test]
+fn the_cli_trains_on_a_folder_samples_resumes_and_refuses_bad_input() {
+    let dir = scratch("cli");
+    let pics = dir.join("pictures");
+    std::fs::create_dir(&pics).unwrap();
+    picture_folder(&pics);
+    let model = dir.join("m.safetensors");
+    let m = model.to_str().unwrap();
+    let common = [
+        "--size", "16", "--width", "8", "--latent", "16", "--batch", "4",
+    ];
+    let mut args = vec!["train", pics.to_str().unwrap(), "-o", m, "--steps", "3"];
+    args.extend(common);
+    args.extend(["--fit", "pad", "--title", "Test set"]);
+    let (ok, _, err) = gan(&args);
+    assert!(ok, "{err}");
+    assert!(err.contains("skipped notes.png: not a picture"), "{err}");
+    assert!(
+        err.contains("7 pictures from 13 files (5 skipped, 1 duplicates dropped)"),
+        "{err}"
+    );
+
+    let (ok, info, err) = gan(&["info", m]);
+    assert!(ok, "{err}");
+    assert!(info.contains("title: Test set"), "{info}");
+    assert!(
+        info.contains(r#""count":7"#) && info.contains(r#""source":"folder pictures""#),
+        "{info}"
+    );
+    assert!(info.contains(r#""fit":"pad""#), "{info}");
+    assert!(
+        info.contains("step: 3") && info.contains("discriminator included: yes"),
+        "{info}"
+    );
+
+    // `sample` writes exactly the grid the core draws for that seed.
+    let png_path = dir.join("s.png");
+    let (ok, _, err) = gan(&[
+        "sample",
+        m,
+        "--seed",
+        "4",
+        "--count",
+        "9",
+        "-o",
+        png_path.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let written = image::open(&png_path).unwrap().to_rgba8();
+    assert_eq!(written.dimensions(), (3 * 16 + 4, 3 * 16 + 4));
+    let loaded = modelfile::load(&std::fs::read(&model).unwrap(), &Device::flex()).unwrap();
+    let draw = Draw {
+        seed: 4,
+        count: 9,
+        truncation: None,
+    };
+    let images =
+        pollster::block_on(sample::images(&loaded.generator, 16, draw, &Device::flex())).unwrap();
+    assert_eq!(written.into_raw(), grid_from_nchw(&images, 16, 3, 3).pixels);
+
+    let mut args = vec![
+        "train",
+        pics.to_str().unwrap(),
+        "-o",
+        m,
+        "--steps",
+        "2",
+        "--resume",
+        m,
+    ];
+    args.extend(common);
+    let (ok, _, err) = gan(&args);
+    assert!(ok, "{err}");
+    assert!(
+        gan(&["info", m]).1.contains("step: 5"),
+        "resumed from step 3"
+    );
+
+    // Refusals name the problem and exit non-zero.
+    let notes = pics.join("notes.png");
+    for (args, expect) in [
+        (
+            vec!["sample", notes.to_str().unwrap()],
+            "cannot load this model file",
+        ),
+        (vec!["sample", m, "--count", "0"], "`count` = 0"),
+        (vec!["sample", m, "--truncation", "0"], "truncation"),
+        (
+            vec!["train", "--builtin", "faces"],
+            "unknown built-in dataset \"faces\"",
+        ),
+        (
+            vec!["train", "--builtin", "glyphs", "--resume", m, "-o", m],
+            "16x16x1 data for a 16x16x3 model",
+        ),
+        (
+            vec!["train", "--builtin", "glyphs", "--batch", "1"],
+            "`batch` = 1",
+        ),
+        (vec!["train", "/no/such/folder"], "readable folder"),
+    ] {
+        let (ok, _, err) = gan(&args);
+        assert!(!ok, "{args:?} should fail");
+        assert!(err.contains(expect), "{args:?}: {err}");
+    }
+    assert!(
+        gan(&["info", m]).1.contains("step: 5"),
+        "a refused resume leaves the file alone"
+    );
+}
+
+#[test]
+fn a_loaded_file_goes_on_training_from_its_step_and_draws_what_the_trainer_drew() {
+    let set = data::builtin("glyphs", 16, 1).unwrap();
+    let model = ModelConfig::new()
+        .with_image_size(16)
+        .with_channels(1)
+        .with_latent(16)
+        .with_width(8);
+    let train = TrainConfig::new().with_batch(8);
+    let device = Device::flex();
+    let mut t = Trainer::new(model, train.clone(), &set, 9, &device).unwrap();
+    let before = pollster::block_on(t.run(3)).unwrap();
+    let bytes = pollster::block_on(t.save(true, &[])).unwrap();
+    let loaded = modelfile::load(&bytes, &device).unwrap();
+    let draw = t.draw();
+    let drawn = pollster::block_on(sample::images(&loaded.generator, 16, draw, &device)).unwrap();
+    assert_eq!(
+        drawn, before.samples,
+        "the file draws exactly the trainer's grid"
+    );
+
+    let mut resumed = Trainer::resume(loaded, train.clone(), &set, 9, &device).unwrap();
+    let tick = pollster::block_on(resumed.run(2)).unwrap();
+    assert_eq!(tick.step, 5);
+    assert!(tick.d_loss.is_finite() && tick.g_loss.is_finite());
+    assert_ne!(tick.samples, before.samples, "training went on");
+
+    let g_only = pollster::block_on(t.save(false, &[])).unwrap();
+    let e = Trainer::resume(
+        modelfile::load(&g_only, &device).unwrap(),
+        train,
+        &set,
+        9,
+        &device,
+    );
+    assert!(e.err().unwrap().to_string().contains("no discriminator"));
+}
+
+#[test]
+fn a_sample_depends_on_its_own_seed_only() {
+    let set = data::builtin("shapes", 16, 1).unwrap();
+    let model = ModelConfig::new()
+        .with_image_size(16)
+        .with_latent(16)
+        .with_width(8);
+    let device = Device::flex();
+    let mut t = Trainer::new(model, TrainConfig::new().with_batch(8), &set, 4, &device).unwrap();
+    pollster::block_on(t.run(3)).unwrap();
+    let draw = |count| Draw {
+        seed: 11,
+        count,
+        truncation: None,
+    };
+    let one = pollster::block_on(sample::images(t.generator(), 16, draw(1), &device)).unwrap();
+    let many = pollster::block_on(sample::images(t.generator(), 16, draw(8), &device)).unwrap();
+    let worst = one
+        .iter()
+        .zip(&many)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(
+        worst < 1e-5,
+        "the first image alone and in a batch of 8 differ by {worst}"
+    );
+    let other = Draw {
+        seed: 12,
+        ..draw(1)
+    };
+    let other = pollster::block_on(sample::images(t.generator(), 16, other, &device)).unwrap();
+    assert_ne!(one, other);
+}
+
+#[test]
+fn creation_times_are_rfc3339_utc() {
+    assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+    assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    assert_eq!(rfc3339(1_796_435_283), "2026-12-05T01:48:03Z");
+    assert_eq!(rfc3339(4_107_542_399), "2100-02-28T23:59:59Z");
+}
