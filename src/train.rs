@@ -154,7 +154,7 @@ impl Trainer {
         model.check_memory(train.batch, grid)?;
         if data.size != model.image_size || data.channels != model.channels {
             return Err(GanError::InvalidConfig {
-                field: "image_size",
+                field: "dataset",
                 value: format!(
                     "{}x{}x{} data for a {}x{}x{} model",
                     data.size,
@@ -164,7 +164,7 @@ impl Trainer {
                     model.image_size,
                     model.channels
                 ),
-                allowed: "data of the model's size and channels",
+                allowed: "pictures of the model's size and channels (grayscale or colour)",
             });
         }
         if data.is_empty() {
