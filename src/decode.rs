@@ -12,10 +12,8 @@ use crate::data::Dataset;
 use crate::error::{GanError, Result};
 use crate::preprocess::{Builder, Picture, Preprocess};
 
-/// Largest picture file accepted: 20 MB holds any photo a phone takes.
-pub const MAX_FILE_BYTES: u64 = 20 << 20;
-/// Largest picture accepted, in pixels (about 8000x6000, 48 MP): the decoded RGBA is 192 MB.
-pub const MAX_PIXELS: u64 = 48_000_000;
+use crate::preprocess::{HEADER_BYTES, check_header, too_large};
+pub use crate::preprocess::{MAX_FILE_BYTES, MAX_PIXELS};
 
 /// A decoded picture, RGBA8.
 pub struct Decoded {
@@ -38,56 +36,24 @@ impl Decoded {
     }
 }
 
-fn too_large(name: &str, bytes: u64) -> GanError {
-    GanError::BadImage {
-        name: name.to_string(),
-        problem: format!(
-            "the file is {} MB; pictures up to {} MB are accepted",
-            bytes >> 20,
-            MAX_FILE_BYTES >> 20
-        ),
-    }
-}
-
-/// Decodes one file's bytes; `name` is only used in the error.
+/// Decodes one file's bytes; `name` is only used in the error. The same checks as the page
+/// ([`check_header`]) run first, on the header alone, before anything is decoded.
 pub fn decode(name: &str, bytes: &[u8]) -> Result<Decoded> {
+    let head = &bytes[..bytes.len().min(HEADER_BYTES)];
+    let (w, h) = check_header(name, bytes.len() as u64, head)?;
     let bad = |problem: String| GanError::BadImage {
         name: name.to_string(),
         problem,
     };
-    if bytes.is_empty() {
-        return Err(bad("the file is empty".into()));
-    }
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(too_large(name, bytes.len() as u64));
-    }
-    let reader = || {
-        ImageReader::new(Cursor::new(bytes))
-            .with_guessed_format()
-            .map_err(|e| bad(format!("cannot be read: {e}")))
-    };
-    if reader()?.format().is_none() {
-        return Err(bad(
-            "not a picture (PNG, JPEG, WebP, GIF and BMP are supported)".into(),
-        ));
-    }
-    // The header alone gives the size: refuse huge pictures before allocating for them.
-    let (w, h) = reader()?
-        .into_dimensions()
-        .map_err(|e| bad(format!("damaged or unsupported picture: {e}")))?;
-    if u64::from(w) * u64::from(h) > MAX_PIXELS {
-        return Err(bad(format!(
-            "{w}x{h} pixels is too large; pictures up to {} megapixels are accepted",
-            MAX_PIXELS / 1_000_000
-        )));
-    }
     let mut limits = Limits::default();
-    limits.max_image_width = Some(w);
-    limits.max_image_height = Some(h);
+    limits.max_image_width = Some(w as u32);
+    limits.max_image_height = Some(h as u32);
     limits.max_alloc = Some(MAX_PIXELS * 4 + (64 << 20));
-    let mut r = reader()?;
-    r.limits(limits);
-    let image = r
+    let mut reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| bad(format!("cannot be read: {e}")))?;
+    reader.limits(limits);
+    let image = reader
         .decode()
         .map_err(|e| bad(format!("damaged or unsupported picture: {e}")))?;
     let rgba = image.into_rgba8();
@@ -159,8 +125,8 @@ pub fn folder(dir: &Path, prep: &Preprocess) -> Result<Folder> {
     for path in &paths {
         let name = path.strip_prefix(dir).unwrap_or(path).display().to_string();
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        let result = if size > MAX_FILE_BYTES {
-            Err(too_large(&name, size)) // refused before reading it into memory
+        let result = if let Some(e) = too_large(&name, size) {
+            Err(e) // refused before reading it into memory
         } else {
             std::fs::read(path)
                 .map_err(|e| GanError::BadImage {

@@ -37,6 +37,67 @@ pub struct Preprocess {
     pub background: [u8; 3],
 }
 
+/// Largest picture file accepted: 20 MB holds any photo a phone takes.
+pub const MAX_FILE_BYTES: u64 = 20 << 20;
+/// Largest picture accepted, in pixels (about 8000x6000, 48 MP): the decoded RGBA is 192 MB.
+pub const MAX_PIXELS: u64 = 48_000_000;
+/// Bytes of a file's start that [`check_header`] needs to find the size of every format.
+pub const HEADER_BYTES: usize = 64 << 10;
+
+/// The error for a file over [`MAX_FILE_BYTES`], if it is (checked before reading it).
+pub fn too_large(name: &str, file_len: u64) -> Option<GanError> {
+    (file_len > MAX_FILE_BYTES).then(|| GanError::BadImage {
+        name: name.to_string(),
+        problem: format!(
+            "the file is {} MB; pictures up to {} MB are accepted",
+            file_len >> 20,
+            MAX_FILE_BYTES >> 20
+        ),
+    })
+}
+
+/// Checks a picture file before it is decoded, from its length and its first bytes (up to
+/// [`HEADER_BYTES`]): not empty, at most 20 MB, a known format, at most 48 megapixels.
+/// Returns the declared width and height.
+pub fn check_header(name: &str, file_len: u64, head: &[u8]) -> Result<(usize, usize)> {
+    let bad = |problem: String| GanError::BadImage {
+        name: name.to_string(),
+        problem,
+    };
+    if file_len == 0 {
+        return Err(bad("the file is empty".into()));
+    }
+    if let Some(e) = too_large(name, file_len) {
+        return Err(e);
+    }
+    let known = matches!(
+        imagesize::image_type(head),
+        Ok(imagesize::ImageType::Png
+            | imagesize::ImageType::Jpeg
+            | imagesize::ImageType::Gif
+            | imagesize::ImageType::Bmp
+            | imagesize::ImageType::Webp)
+    );
+    if !known {
+        return Err(bad(
+            "not a picture (PNG, JPEG, WebP, GIF and BMP are supported)".into(),
+        ));
+    }
+    let size = imagesize::blob_size(head)
+        .map_err(|e| bad(format!("damaged picture: its header cannot be read ({e})")))?;
+    let (w, h) = (size.width, size.height);
+    if w == 0 || h == 0 {
+        return Err(bad(format!("the header declares {w}x{h} pixels")));
+    }
+    if w as u64 * h as u64 > MAX_PIXELS {
+        return Err(bad(format!(
+            "{w}x{h} pixels is too large; pictures up to {} megapixels are accepted",
+            MAX_PIXELS / 1_000_000
+        )));
+    }
+    Ok((w, h))
+}
+
 /// A decoded picture: `width * height * 4` RGBA bytes, straight (not premultiplied) alpha.
 pub struct Picture<'a> {
     /// Width in pixels.
@@ -173,6 +234,49 @@ impl Builder {
         self.pixels.extend_from_slice(&image);
         self.seen.insert(image, index);
         Ok(None)
+    }
+
+    /// Pictures kept so far.
+    pub fn len(&self) -> usize {
+        self.pixels.len() / self.image_bytes()
+    }
+
+    /// Whether no picture was kept.
+    pub fn is_empty(&self) -> bool {
+        self.pixels.is_empty()
+    }
+
+    fn image_bytes(&self) -> usize {
+        self.prep.size * self.prep.size * self.prep.channels
+    }
+
+    /// The settings pictures are prepared with.
+    pub fn preprocess(&self) -> Preprocess {
+        self.prep
+    }
+
+    /// Removes the `index`-th kept picture (a copy of it may then be added again).
+    pub fn remove(&mut self, index: usize) -> Result<()> {
+        let n = self.image_bytes();
+        if index >= self.len() {
+            return Err(GanError::InvalidConfig {
+                field: "picture",
+                value: index.to_string(),
+                allowed: "the index of a loaded picture",
+            });
+        }
+        let image: Vec<u8> = self.pixels.drain(index * n..(index + 1) * n).collect();
+        self.seen.remove(&image);
+        Ok(())
+    }
+
+    /// The kept pictures so far, as a dataset (a copy; the builder goes on).
+    pub fn snapshot(&self) -> Dataset {
+        Dataset {
+            size: self.prep.size,
+            channels: self.prep.channels,
+            pixels: self.pixels.clone(),
+        }
     }
 
     /// The dataset of every distinct picture pushed.

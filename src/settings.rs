@@ -36,6 +36,20 @@ pub struct Settings {
     pub grid: Option<usize>,
 }
 
+/// Pictures the user added (instead of a built-in set), already prepared.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Uploaded {
+    /// The prepared pictures.
+    pub dataset: Dataset,
+    /// Where they came from, for metadata.
+    pub source: String,
+    /// How they were prepared, as JSON, for metadata.
+    pub preprocessing: String,
+}
+
+/// The dataset name that selects the user's own pictures.
+pub const UPLOAD: &str = "upload";
+
 /// What a session is built from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
@@ -56,6 +70,11 @@ pub struct Plan {
 impl Settings {
     /// Validates every field and draws the dataset; nothing is allocated on a device.
     pub fn resolve(self) -> Result<Plan> {
+        self.resolve_with(None)
+    }
+
+    /// [`resolve`](Self::resolve), where dataset `"upload"` means `uploaded`.
+    pub fn resolve_with(self, uploaded: Option<Uploaded>) -> Result<Plan> {
         let loss = match self.loss.as_deref() {
             None | Some("nonsaturating") => Loss::NonSaturating,
             Some("hinge") => Loss::Hinge,
@@ -75,7 +94,25 @@ impl Settings {
             .with_loss(loss);
         model.validate()?; // before drawing a dataset of an unsupported size
         let name = self.dataset.as_deref().unwrap_or(data::BUILTIN_NAMES[0]);
-        let dataset = data::builtin(name, model.image_size, 1)?;
+        let (dataset, source, preprocessing) = if name == UPLOAD {
+            let Some(u) = uploaded.filter(|u| !u.dataset.is_empty()) else {
+                return Err(GanError::InvalidConfig {
+                    field: "dataset",
+                    value: "your pictures (none added yet)".into(),
+                    allowed: "add pictures first, or choose a built-in set",
+                });
+            };
+            (u.dataset, u.source, u.preprocessing)
+        } else {
+            let dataset = data::builtin(name, model.image_size, 1)?;
+            let preprocessing = serde_json::json!({
+                "builtin": name,
+                "size": dataset.size,
+                "channels": dataset.channels,
+            })
+            .to_string();
+            (dataset, format!("built-in set {name}"), preprocessing)
+        };
         model.channels = dataset.channels;
         let t = TrainConfig::new();
         let train = TrainConfig::new()
@@ -92,18 +129,12 @@ impl Settings {
                 allowed: "1 to 256 samples",
             });
         }
-        let preprocessing = serde_json::json!({
-            "builtin": name,
-            "size": dataset.size,
-            "channels": dataset.channels,
-        })
-        .to_string();
         Ok(Plan {
             dataset,
             model,
             train,
             grid,
-            source: format!("built-in set {name}"),
+            source,
             preprocessing,
         })
     }

@@ -435,3 +435,98 @@ fn creation_times_are_rfc3339_utc() {
     assert_eq!(rfc3339(1_796_435_283), "2026-12-05T01:48:03Z");
     assert_eq!(rfc3339(4_107_542_399), "2100-02-28T23:59:59Z");
 }
+
+#[test]
+fn the_page_checks_each_file_header_before_decoding() {
+    use gan_playground::preprocess::{HEADER_BYTES, MAX_FILE_BYTES, check_header};
+    let good = png(40, 30, RED);
+    assert_eq!(
+        check_header("a.png", good.len() as u64, &good),
+        Ok((40, 30))
+    );
+    let jpeg = encode(20, 10, RED, image::ImageFormat::Jpeg);
+    assert_eq!(
+        check_header(
+            "b.jpg",
+            jpeg.len() as u64,
+            &jpeg[..HEADER_BYTES.min(jpeg.len())]
+        ),
+        Ok((20, 10))
+    );
+    let cases: [(&str, u64, Vec<u8>, &str); 4] = [
+        ("empty.png", 0, vec![], "empty.png: the file is empty"),
+        (
+            "big.png",
+            MAX_FILE_BYTES + 1,
+            good.clone(),
+            "big.png: the file is 20 MB; pictures up to 20 MB",
+        ),
+        (
+            "notes.png",
+            15,
+            b"just some text\n".to_vec(),
+            "notes.png: not a picture",
+        ),
+        (
+            "huge.png",
+            70,
+            png_declaring(100_000, 100_000),
+            "100000x100000 pixels is too large",
+        ),
+    ];
+    for (name, len, head, expect) in cases {
+        let e = check_header(name, len, &head).unwrap_err();
+        assert!(matches!(e, GanError::BadImage { .. }), "{name}: {e:?}");
+        assert!(e.to_string().contains(expect), "{name}: {e}");
+    }
+}
+
+#[test]
+fn uploaded_pictures_train_and_can_be_removed() {
+    use gan_playground::preprocess::Builder;
+    use gan_playground::settings::{Settings, UPLOAD, Uploaded};
+    let mut b = Builder::new(prep(16, 3, Fit::Crop)).unwrap();
+    let pics: Vec<Vec<u8>> = (0..6u8)
+        .map(|i| [i * 40, 255 - i * 40, 90, 255].repeat(16 * 16))
+        .collect();
+    for p in &pics {
+        let pic = Picture {
+            width: 16,
+            height: 16,
+            rgba: p,
+        };
+        assert_eq!(b.push(&pic).unwrap(), None);
+    }
+    b.remove(0).unwrap();
+    assert_eq!(b.len(), 5);
+    assert!(b.remove(5).is_err(), "past the end is refused");
+    // The removed picture may come back: it is no longer a duplicate.
+    assert_eq!(
+        b.push(&Picture {
+            width: 16,
+            height: 16,
+            rgba: &pics[0]
+        })
+        .unwrap(),
+        None
+    );
+    let settings = || Settings {
+        dataset: Some(UPLOAD.into()),
+        image_size: Some(16),
+        width: Some(8),
+        latent: Some(16),
+        batch: Some(4),
+        ..Settings::default()
+    };
+    let e = settings().resolve_with(None).unwrap_err();
+    assert!(e.to_string().contains("add pictures first"), "{e}");
+    let uploaded = Uploaded {
+        dataset: b.finish(),
+        source: "your pictures".into(),
+        preprocessing: "{}".into(),
+    };
+    let plan = settings().resolve_with(Some(uploaded)).unwrap();
+    assert_eq!((plan.dataset.len(), plan.model.channels), (6, 3));
+    let mut t = Trainer::new(plan.model, plan.train, &plan.dataset, 4, &Device::flex()).unwrap();
+    assert!(pollster::block_on(t.run(2)).unwrap().g_loss.is_finite());
+}

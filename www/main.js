@@ -53,6 +53,8 @@ function updateButtons() {
   $('load').disabled = !ready;
   $('new-samples').disabled = !ready || !(hasModel || loadedInfo);
   $('settings').disabled = hasModel;
+  $('prep').disabled = hasModel; // the pictures a model trains on are fixed while it exists
+  for (const id of ['add-pictures', 'add-folder', 'clear-pictures']) $(id).disabled = !ready || hasModel;
   $('dataset').disabled = hasModel;
   // A loaded model fixes its architecture; the training settings stay editable.
   for (const id of ['image-size', 'width', 'latent', 'loss']) $(id).disabled = Boolean(loadedInfo);
@@ -124,7 +126,9 @@ const onMessage = {
     if (params.has('model') && !modelUrlLoaded) { modelUrlLoaded = true; loadModelUrl(params.get('model')); }
     updateButtons();
   },
-  preview(msg) { draw('preview', msg); $('preview-caption').textContent = `Real images: ${$('dataset').selectedOptions[0].text}`; },
+  preview(msg) {
+    if ($('dataset').value === 'upload') return;
+    draw('preview', msg); $('preview-caption').textContent = `Real images: ${$('dataset').selectedOptions[0].text}`; },
   model(msg) {
     loadedInfo = null;
     $('params').textContent = `${msg.generatorParams.toLocaleString()} / ${msg.discriminatorParams.toLocaleString()}`;
@@ -218,11 +222,149 @@ function startWorker() {
     message: ready ? `The training worker failed: ${e.message || 'unknown error'}.` : `The training worker failed to load: ${e.message || 'unknown error'}.`,
   });
   worker.postMessage({ type: 'init', backend: $('backend-choice').value });
+  // A new worker starts without the pictures of the old one.
+  pictureCount = 0;
+  clearPictureMessages();
+  $('upload-status').hidden = true;
   onMessage.state({ running: false, reset: true });
 }
 
 function requestPreview() {
-  if (ready) worker.postMessage({ type: 'preview', dataset: $('dataset').value, imageSize: Number($('image-size').value) });
+  if (!ready) return;
+  if ($('dataset').value === 'upload') worker.postMessage({ type: 'pictures-show' });
+  else worker.postMessage({ type: 'preview', dataset: $('dataset').value, imageSize: Number($('image-size').value) });
+}
+
+// ---- Your pictures: added by the buttons or a drop, prepared and kept in the worker ----
+let pictureCount = 0;
+let pictureMessages = 0;
+
+function prep() {
+  const hex = $('prep-background').value;
+  return {
+    size: Number($('image-size').value),
+    channels: Number($('prep-color').value),
+    fit: $('prep-fit').value,
+    background: [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)),
+  };
+}
+
+function clearPictureMessages() {
+  pictureMessages = 0;
+  $('picture-messages').replaceChildren();
+  $('picture-messages-box').hidden = true;
+}
+
+function sendPictures(files) {
+  const pictures = files.filter((f) => !f.name.startsWith('.'));
+  if (!pictures.length) return;
+  if (!ready) { notice('The training worker is still starting; add the pictures again in a moment.', 'error'); return; }
+  notice(null);
+  if (!pictureCount) clearPictureMessages();
+  $('dataset').value = 'upload';
+  $('upload-status').hidden = false;
+  $('cancel-pictures').hidden = false;
+  $('upload-progress').max = pictures.length;
+  $('upload-progress').value = 0;
+  $('upload-text').textContent = `Loading ${pictures.length} files…`;
+  worker.postMessage({ type: 'pictures', files: pictures, prep: prep() });
+}
+
+function preparationChanged() {
+  if (!pictureCount) { requestPreview(); return; }
+  clearPictureMessages();
+  $('upload-status').hidden = false;
+  $('cancel-pictures').hidden = false;
+  $('upload-text').textContent = 'Preparing your pictures again…';
+  worker.postMessage({ type: 'pictures-prep', prep: prep() });
+}
+
+Object.assign(onMessage, {
+  'pictures-progress'(msg) {
+    $('upload-progress').max = msg.total;
+    $('upload-progress').value = msg.done;
+    $('upload-text').textContent = `Loading pictures: ${msg.done} of ${msg.total} files, ${msg.count} kept`;
+  },
+  'picture-message'(msg) {
+    pictureMessages++;
+    const li = document.createElement('li');
+    li.textContent = msg.message; // file names are text, never HTML
+    $('picture-messages').append(li);
+    $('picture-messages-summary').textContent = `Skipped files and duplicates (${pictureMessages})`;
+    $('picture-messages-box').hidden = false;
+  },
+  'pictures-preview'(msg) {
+    pictureCount = msg.count;
+    $('cancel-pictures').hidden = true;
+    $('clear-pictures').hidden = false;
+    if (msg.total !== undefined) {
+      $('upload-status').hidden = false;
+      $('upload-progress').value = $('upload-progress').max;
+      const skipped = msg.done - msg.added - msg.duplicates;
+      $('upload-text').textContent = `${msg.count} pictures ready` +
+        (msg.cancelled ? ' (loading cancelled)' : '') +
+        (skipped ? `, ${skipped} ${skipped === 1 ? 'file' : 'files'} skipped` : '') +
+        (msg.duplicates ? `, ${msg.duplicates} ${msg.duplicates === 1 ? 'duplicate' : 'duplicates'} dropped` : '');
+    }
+    if ($('dataset').value !== 'upload') return;
+    draw('preview', msg);
+    $('preview').classList.add('removable');
+    $('preview').dataset.tiles = String(Math.min(msg.count, 64));
+    $('preview-caption').textContent = `Your pictures: ${msg.count} (first ${Math.min(msg.count, 64)} shown; click one to remove it)`;
+  },
+  'pictures-empty'(msg) {
+    pictureCount = 0;
+    $('clear-pictures').hidden = true;
+    if (msg.cleared) { $('upload-status').hidden = true; clearPictureMessages(); }
+    if ($('dataset').value !== 'upload') return;
+    const c = $('preview');
+    c.width = 240; c.height = 60;
+    const g = c.getContext('2d');
+    g.fillStyle = '#40404a'; g.fillRect(0, 0, c.width, c.height);
+    g.fillStyle = '#e2e6ef'; g.font = '13px system-ui'; g.textAlign = 'center';
+    g.fillText('Add pictures or drop them here', 120, 35);
+    $('preview').classList.remove('removable');
+    $('preview-caption').textContent = 'Your pictures: none yet';
+  },
+});
+
+$('add-pictures').onclick = () => $('picture-files').click();
+$('add-folder').onclick = () => $('picture-folder').click();
+for (const id of ['picture-files', 'picture-folder']) {
+  $(id).onchange = () => { const files = [...$(id).files]; $(id).value = ''; sendPictures(files); };
+}
+$('cancel-pictures').onclick = () => worker.postMessage({ type: 'pictures-cancel' });
+$('clear-pictures').onclick = () => worker.postMessage({ type: 'pictures-clear' });
+for (const id of ['prep-color', 'prep-fit', 'prep-background']) $(id).onchange = preparationChanged;
+$('preview').onclick = (e) => {
+  if ($('dataset').value !== 'upload' || !pictureCount || $('step-count').dataset.model === 'yes') return;
+  // Tiles are `size` pixels with a 1-pixel gap, 8 to a row (render.rs).
+  const c = $('preview'), size = prep().size;
+  const x = ((e.offsetX / c.clientWidth) * c.width - 1) / (size + 1);
+  const y = ((e.offsetY / c.clientHeight) * c.height - 1) / (size + 1);
+  const index = Math.floor(y) * 8 + Math.floor(x);
+  if (x >= 0 && x < 8 && y >= 0 && index < Number(c.dataset.tiles)) worker.postMessage({ type: 'pictures-remove', index });
+};
+
+// Files from a drop: folders are walked (webkitGetAsEntry is the one way a page can read them).
+async function droppedFiles(dataTransfer) {
+  const entries = [...(dataTransfer.items || [])].map((i) => i.webkitGetAsEntry && i.webkitGetAsEntry()).filter(Boolean);
+  if (!entries.length) return [...(dataTransfer.files || [])];
+  const files = [];
+  async function walk(entry) {
+    if (entry.isFile) {
+      files.push(await new Promise((res, rej) => entry.file(res, rej)));
+    } else if (entry.isDirectory) {
+      const reader = entry.createReader();
+      for (;;) {
+        const batch = await new Promise((res, rej) => reader.readEntries(res, rej));
+        if (!batch.length) break;
+        for (const e of batch) await walk(e);
+      }
+    }
+  }
+  for (const e of entries) await walk(e);
+  return files;
 }
 
 $('train').onclick = () => {
@@ -257,14 +399,16 @@ $('model-file').onchange = () => {
 };
 document.addEventListener('dragover', (e) => { e.preventDefault(); document.body.classList.add('dragging'); });
 document.addEventListener('dragleave', (e) => { if (!e.relatedTarget) document.body.classList.remove('dragging'); });
-document.addEventListener('drop', (e) => {
+document.addEventListener('drop', async (e) => {
   e.preventDefault();
   document.body.classList.remove('dragging');
-  const files = [...(e.dataTransfer?.files || [])];
+  const files = await droppedFiles(e.dataTransfer);
   if (!files.length) return;
-  if (files.length > 1) { notice('Drop one model file (.safetensors) at a time.', 'error'); return; }
-  if (!ready) { notice('The training worker is still starting; drop the file again in a moment.', 'error'); return; }
-  loadModelFile(files[0]);
+  if (!ready) { notice('The training worker is still starting; drop the files again in a moment.', 'error'); return; }
+  const models = files.filter((f) => f.name.toLowerCase().endsWith('.safetensors'));
+  if (models.length > 1) { notice('Drop one model file (.safetensors) at a time.', 'error'); return; }
+  if (models.length) { loadModelFile(models[0]); return; }
+  sendPictures(files);
 });
 async function loadModelUrl(url) {
   try {
@@ -284,8 +428,8 @@ $('sample-seed').onchange = sendDraw;
 $('truncation').onchange = sendDraw;
 $('new-samples').onclick = () => { $('sample-seed').value = String(Number($('sample-seed').value) + 1); sendDraw(); };
 $('restart').onclick = () => { notice(null); startWorker(); };
-$('dataset').onchange = requestPreview;
-$('image-size').onchange = requestPreview;
+$('dataset').onchange = () => { $('preview').classList.remove('removable'); requestPreview(); };
+$('image-size').onchange = () => (pictureCount ? preparationChanged() : requestPreview());
 $('backend-choice').onchange = startWorker;
 
 // For the browser tests: crash the worker on purpose to exercise the recovery path.

@@ -8,6 +8,10 @@ let session = null;      // gan.Session while a model is being trained
 let loaded = null;       // gan.Model: a loaded model file, until it is trained on (or reset)
 let settings = {};       // the settings the next session is built from
 let draw = { seed: 1, count: 36, truncation: undefined }; // which samples the grid shows
+let upload = null;       // gan.Upload: the user's pictures, prepared
+let uploadFiles = [];    // the Files behind it (kept to prepare them again when settings change)
+let uploadCancel = false;
+let uploadRun = Promise.resolve(); // the picture load in progress (one at a time)
 let running = false;     // a training loop is active
 let inflight = null;     // the one tick in flight (a Promise), shared by the loop, Step, Pause and Reset
 let dead = false;        // the wasm panicked: refuse everything, the page offers a restart
@@ -115,14 +119,17 @@ async function loop() {
 
 function ensureSession() {
   if (session) return;
+  const mine = settings.dataset === 'upload';
+  if (mine && !upload) throw new Error('Add pictures first (Add pictures… or drop them on the page), or choose a built-in set.');
   if (loaded) {
     // Continue training the loaded file; on failure the loaded model stays as it was.
     const info = loaded.info();
-    session = gan.Session.resume(loaded, { ...settings, imageSize: info.imageSize });
+    const s = { ...settings, imageSize: info.imageSize };
+    session = mine ? upload.resume(loaded, s) : gan.Session.resume(loaded, s);
     loaded.free();
     loaded = null;
   } else {
-    session = new gan.Session(settings);
+    session = mine ? upload.session(settings) : new gan.Session(settings);
   }
   session.set_samples(BigInt(draw.seed), draw.count, draw.truncation);
   stepsPerTick = 1;
@@ -143,6 +150,60 @@ async function exclusive(work) {
   await settle();
   inflight = work().finally(() => { inflight = null; });
   return inflight;
+}
+
+// Pictures: check each file's header, let the browser decode it, prepare it in Rust. A bad file
+// is reported by name and skipped; the rest load. One load at a time; Cancel stops it.
+const HEADER_BYTES = 64 * 1024;
+
+async function decode(file) {
+  const head = new Uint8Array(await file.slice(0, HEADER_BYTES).arrayBuffer());
+  gan.Upload.check(file.name, file.size, head); // throws with the reason, before decoding
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(file, { premultiplyAlpha: 'none', colorSpaceConversion: 'none' });
+  } catch {
+    throw new Error(`skipped ${file.name}: damaged or unsupported picture (the browser could not decode it)`);
+  }
+  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+  const g = canvas.getContext('2d', { willReadFrequently: true });
+  g.drawImage(bitmap, 0, 0);
+  bitmap.close();
+  return g.getImageData(0, 0, canvas.width, canvas.height);
+}
+
+function sendUploadPreview(extra) {
+  if (!upload || upload.count === 0) { post({ type: 'pictures-empty', ...extra }); return; }
+  sendPicture('pictures-preview', upload.preview(64, 8), { count: upload.count, ...extra });
+}
+
+async function addPictures(files, prep) {
+  if (!upload || prep) {
+    const fresh = new gan.Upload(prep);
+    if (upload) upload.free();
+    upload = fresh;
+  }
+  uploadCancel = false;
+  const total = files.length;
+  let done = 0, added = 0, duplicates = 0, last = 0;
+  for (const file of files) {
+    if (uploadCancel) break;
+    try {
+      const image = await decode(file);
+      if (upload.add(file.name, image.width, image.height, new Uint8Array(image.data.buffer))) {
+        added++;
+        uploadFiles.push(file); // index i here is picture i in the set
+      } else { duplicates++; post({ type: 'picture-message', name: file.name, message: `${file.name}: a duplicate of a picture already added; dropped` }); }
+    } catch (e) {
+      post({ type: 'picture-message', name: file.name, message: e.message || String(e) });
+    }
+    done++;
+    if (performance.now() - last > 200 || done === total) {
+      last = performance.now();
+      post({ type: 'pictures-progress', done, total, count: upload.count });
+    }
+  }
+  sendUploadPreview({ done, total, added, duplicates, cancelled: uploadCancel });
 }
 
 const handlers = {
@@ -201,6 +262,37 @@ const handlers = {
     await exclusive(showSamples);
   },
   async crash() { gan.simulate_crash(); },
+  async pictures(msg) {
+    uploadRun = uploadRun.then(() => addPictures(msg.files, upload ? null : msg.prep));
+    await uploadRun;
+  },
+  async 'pictures-prep'(msg) {
+    // New preparation settings: prepare every kept file again.
+    uploadCancel = true;
+    await uploadRun;
+    const files = uploadFiles;
+    uploadFiles = [];
+    if (!files.length) { if (upload) upload.free(); upload = null; return; }
+    uploadRun = addPictures(files, msg.prep);
+    await uploadRun;
+  },
+  async 'pictures-cancel'() { uploadCancel = true; },
+  async 'pictures-show'() { await uploadRun; sendUploadPreview({}); },
+  async 'pictures-remove'(msg) {
+    await uploadRun;
+    if (!upload) return;
+    upload.remove(msg.index);
+    uploadFiles.splice(msg.index, 1);
+    sendUploadPreview({ removed: true });
+  },
+  async 'pictures-clear'() {
+    uploadCancel = true;
+    await uploadRun;
+    if (upload) upload.free();
+    upload = null;
+    uploadFiles = [];
+    sendUploadPreview({ cleared: true });
+  },
   async reset() {
     running = false;
     await settle();

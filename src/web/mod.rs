@@ -3,6 +3,7 @@
 //! flat RGBA bytes. Errors cross as `JsError`; a panic poisons the module and is reported.
 
 mod session;
+mod upload;
 
 use std::cell::{Cell, RefCell};
 
@@ -14,7 +15,7 @@ use wasm_bindgen_futures::future_to_promise;
 use crate::config::ModelConfig;
 use crate::error::GanError;
 use crate::render::{Rgba, grid_from_nhwc};
-use crate::settings::{Plan, Settings};
+use crate::settings::{Plan, Settings, Uploaded};
 use crate::{data, parity};
 
 thread_local! {
@@ -98,13 +99,18 @@ pub async fn init_backend(kind: String) -> Result<String, JsValue> {
 }
 
 pub(crate) fn parse(settings: JsValue) -> Result<Plan, GanError> {
+    parse_with(settings, None)
+}
+
+/// Parses the page's settings; dataset `"upload"` means `uploaded`.
+pub(crate) fn parse_with(settings: JsValue, uploaded: Option<Uploaded>) -> Result<Plan, GanError> {
     let settings: Settings =
         serde_wasm_bindgen::from_value(settings).map_err(|e| GanError::InvalidConfig {
             field: "settings",
             value: e.to_string(),
             allowed: "an object of known settings",
         })?;
-    settings.resolve()
+    settings.resolve_with(uploaded)
 }
 
 /// An RGBA picture with its size, for `new ImageData(rgba, width, height)`.

@@ -17,6 +17,7 @@ use crate::model::Generator;
 use crate::modelfile::{self, Loaded, Provenance};
 use crate::render::{Rgba, grid_from_nchw};
 use crate::sample::{self, Draw};
+use crate::settings::Plan;
 use crate::train::Trainer;
 
 /// Seconds since 1970, from the JS clock (wasm32 has no `SystemTime`).
@@ -105,17 +106,7 @@ impl Session {
         }
     }
 
-    fn busy() -> GanError {
-        GanError::Backend("a training tick is running; try again after it".into())
-    }
-}
-
-#[wasm_bindgen]
-impl Session {
-    /// Validates `settings` and builds the models on the initialised backend.
-    #[wasm_bindgen(constructor)]
-    pub fn new(settings: JsValue) -> Result<Session, JsValue> {
-        let p = parse(settings)?;
+    pub(crate) fn from_plan(p: Plan) -> Result<Session, JsValue> {
         let trainer = Trainer::new(p.model, p.train, &p.dataset, p.grid, &device()?)?;
         Ok(Session::wrap(
             trainer,
@@ -124,13 +115,14 @@ impl Session {
         ))
     }
 
-    /// Goes on training a loaded model (which must hold D) on the data of `settings`. Takes the
-    /// model: on success the JS `Model` is used up; on failure it is handed back unchanged.
-    pub fn resume(model: &Model, settings: JsValue) -> Result<Session, JsValue> {
+    pub(crate) fn resume_plan(
+        model: &Model,
+        plan: Result<Plan, GanError>,
+    ) -> Result<Session, JsValue> {
         usable()?;
         let loaded = model.loaded.borrow_mut().take().ok_or_else(Model::gone)?;
         let has_d = loaded.discriminator.is_some();
-        let plan = parse(settings).and_then(|p| {
+        let plan = plan.and_then(|p| {
             if !has_d {
                 return Err(GanError::BadModelFile(
                     "this file has no discriminator, so it can draw samples but not go on training"
@@ -165,6 +157,25 @@ impl Session {
                 Err(e.into())
             }
         }
+    }
+
+    fn busy() -> GanError {
+        GanError::Backend("a training tick is running; try again after it".into())
+    }
+}
+
+#[wasm_bindgen]
+impl Session {
+    /// Validates `settings` and builds the models on the initialised backend.
+    #[wasm_bindgen(constructor)]
+    pub fn new(settings: JsValue) -> Result<Session, JsValue> {
+        Session::from_plan(parse(settings)?)
+    }
+
+    /// Goes on training a loaded model (which must hold D) on the data of `settings`. Takes the
+    /// model: on success the JS `Model` is used up; on failure it is handed back unchanged.
+    pub fn resume(model: &Model, settings: JsValue) -> Result<Session, JsValue> {
+        Session::resume_plan(model, parse(settings))
     }
 
     /// Runs `k` steps, then one async readback. Resolves to a `TickResult`.

@@ -1,0 +1,139 @@
+// Your own pictures end to end: pictures made in the test (PNG, JPEG, WebP, a transparent PNG, a
+// duplicate) and five bad files go in through the real file input and by drop; each bad file is
+// named with its reason, the rest load; removing one and changing the preparation work; then the
+// page trains on them and the model file records the dataset and its preparation.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { startServer, launch, watchErrors, requireWebGpu, ROOT } from './harness.mjs';
+
+let server, base, browser, page, errors;
+const DIR = path.join(ROOT, 'target/e2e/pictures');
+const TINY = 'imageSize=16&batch=8&width=8&latent=16&seed=4';
+
+before(async () => {
+  ({ server, base } = await startServer());
+  browser = await launch();
+  page = await browser.newPage({ viewport: { width: 1200, height: 1100 } });
+  errors = watchErrors(page);
+  await page.goto(`${base}/www/index.html?${TINY}`);
+  await requireWebGpu(page);
+  await page.waitForFunction(() => !document.getElementById('add-pictures').disabled, null, { timeout: 120_000 });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+// Pictures drawn in the page: a disc of a different colour and place on each, as PNG/JPEG/WebP.
+async function makePicture(i, type, alpha = false) {
+  const b64 = await page.evaluate(async ([i, type, alpha]) => {
+    const c = new OffscreenCanvas(48 + 8 * (i % 3), 40);
+    const g = c.getContext('2d');
+    if (!alpha) { g.fillStyle = `hsl(${(i * 47) % 360} 40% 80%)`; g.fillRect(0, 0, c.width, c.height); }
+    g.fillStyle = `hsl(${(i * 97) % 360} 80% 40%)`;
+    g.beginPath(); g.arc(12 + (i * 7) % 24, 12 + (i * 5) % 16, 8 + (i % 4), 0, Math.PI * 2); g.fill();
+    const bytes = new Uint8Array(await (await c.convertToBlob({ type, quality: 0.95 })).arrayBuffer());
+    let s = ''; for (const b of bytes) s += String.fromCharCode(b);
+    return btoa(s);
+  }, [i, type, alpha]);
+  return Buffer.from(b64, 'base64');
+}
+
+// CRC-32 as PNG chunks use it (PNG spec §5.5), to forge a header that passes its checksum.
+function crc32(bytes) {
+  let c = ~0;
+  for (const b of bytes) { c ^= b; for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1; }
+  return ~c >>> 0;
+}
+
+const BAD = [
+  ['empty.png', /empty\.png: the file is empty/],
+  ['notes.png', /notes\.png: not a picture/],
+  ['cut.png', /cut\.png: damaged/],
+  ['huge.png', /huge\.png: 100000x100000 pixels is too large/],
+  ['big.png', /big\.png: the file is 30 MB/],
+];
+
+async function writeFiles() {
+  await fs.rm(DIR, { recursive: true, force: true });
+  await fs.mkdir(DIR, { recursive: true });
+  const good = [];
+  for (let i = 0; i < 12; i++) good.push([`disc-${i}.png`, await makePicture(i, 'image/png')]);
+  good.push(['photo-a.jpg', await makePicture(20, 'image/jpeg')], ['photo-b.jpg', await makePicture(21, 'image/jpeg')]);
+  good.push(['web.webp', await makePicture(22, 'image/webp')], ['clear.png', await makePicture(23, 'image/png', true)]);
+  good.push(['copy of disc-0.png', good[0][1]]);
+  const valid = good[1][1];
+  const huge = Buffer.from(valid);
+  huge.writeUInt32BE(100000, 16); huge.writeUInt32BE(100000, 20);
+  huge.writeUInt32BE(crc32(huge.subarray(12, 29)), 29);
+  const bad = [Buffer.alloc(0), Buffer.from('just some text\n'), valid.subarray(0, 100), huge, Buffer.alloc(30 << 20)];
+  const all = [...good, ...BAD.map(([name], i) => [name, bad[i]])];
+  for (const [name, bytes] of all) await fs.writeFile(path.join(DIR, name), bytes);
+  return all.map(([name]) => path.join(DIR, name));
+}
+
+const status = () => page.locator('#upload-text').textContent();
+async function waitReady(pattern) {
+  await page.waitForFunction((p) => new RegExp(p).test(document.getElementById('upload-text').textContent), pattern.source, { timeout: 120_000 });
+  return status();
+}
+const previewSpread = () => page.evaluate(() => {
+  const c = document.getElementById('preview');
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let lo = 255, hi = 0;
+  for (let i = 0; i < d.length; i += 4) { lo = Math.min(lo, d[i]); hi = Math.max(hi, d[i]); }
+  return hi - lo;
+});
+
+test('pictures load through the file input; every bad file is named with its reason', { timeout: 300_000 }, async () => {
+  const files = await writeFiles();
+  await page.locator('#picture-files').setInputFiles(files);
+  const text = await waitReady(/pictures ready/);
+  assert.equal(text, '16 pictures ready, 5 files skipped, 1 duplicate dropped');
+  const messages = await page.locator('#picture-messages li').allTextContents();
+  for (const [name, reason] of BAD) assert.ok(messages.some((m) => reason.test(m)), `${name}: ${messages.join(' | ')}`);
+  assert.ok(messages.some((m) => /copy of disc-0\.png: a duplicate/.test(m)), messages.join(' | '));
+  assert.equal(await page.getByLabel('Dataset', { exact: true }).inputValue(), 'upload');
+  assert.match(await page.locator('#preview-caption').textContent(), /Your pictures: 16/);
+  assert.ok(await previewSpread() > 50, 'the preview shows the pictures');
+  await page.screenshot({ path: path.join(ROOT, 'target/e2e/upload.png'), fullPage: true });
+  assert.deepEqual(errors, []);
+});
+
+test('dropping pictures adds them; clicking one removes it; a new preparation keeps them', { timeout: 300_000 }, async () => {
+  const extra = [await makePicture(30, 'image/png'), await makePicture(31, 'image/png')];
+  const dt = await page.evaluateHandle((list) => {
+    const d = new DataTransfer();
+    list.forEach((b64, i) => d.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], `dropped-${i}.png`, { type: 'image/png' })));
+    return d;
+  }, extra.map((b) => b.toString('base64')));
+  await page.dispatchEvent('body', 'drop', { dataTransfer: dt });
+  assert.equal(await waitReady(/^18 pictures ready/), '18 pictures ready');
+  await page.locator('#preview').click({ position: { x: 5, y: 5 } });
+  await page.waitForFunction(() => /Your pictures: 17/.test(document.getElementById('preview-caption').textContent), null, { timeout: 60_000 });
+  await page.getByLabel('Shape', { exact: true }).selectOption('pad');
+  assert.match(await waitReady(/^17 pictures ready/), /^17 pictures ready/);
+  assert.deepEqual(errors, []);
+});
+
+test('the page trains on your pictures and the model file says so', { timeout: 600_000 }, async () => {
+  await page.getByRole('button', { name: 'Train', exact: true }).click();
+  await page.waitForFunction(() => Number(document.getElementById('step-count').textContent) >= 3, null, { timeout: 600_000 });
+  await page.getByRole('button', { name: 'Pause', exact: true }).click();
+  await page.waitForFunction(() => document.getElementById('pause').disabled);
+  assert.equal(await page.locator('#notice').isHidden(), true, await page.locator('#notice-text').textContent());
+  const [download] = await Promise.all([
+    page.waitForEvent('download', { timeout: 120_000 }),
+    page.getByRole('button', { name: 'Download model', exact: true }).click(),
+  ]);
+  const bytes = await fs.readFile(await download.path());
+  const meta = JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString('utf8')).__metadata__;
+  assert.deepEqual(JSON.parse(meta.dataset), { source: 'your pictures', count: 17, size: 16, channels: 3 });
+  const prep = JSON.parse(meta.preprocessing);
+  assert.equal(prep.fit, 'pad');
+  assert.deepEqual(prep.background, [255, 255, 255]);
+  assert.deepEqual(errors, []);
+});
