@@ -7,6 +7,7 @@ pub mod data;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod decode;
 pub mod error;
+pub mod metrics;
 pub mod model;
 pub mod modelfile;
 pub mod parity;

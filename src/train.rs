@@ -10,10 +10,25 @@ use burn::tensor::{Device, Int, Tensor, TensorData, Transaction};
 use crate::config::{Loss, ModelConfig, TrainConfig};
 use crate::data::Dataset;
 use crate::error::{GanError, Result};
+use crate::metrics::{self, Memorisation};
 use crate::model::{Discriminator, Generator};
 use crate::modelfile::Loaded;
 use crate::rng::Rng;
 use crate::sample::{self, Draw};
+
+/// Seed of the samples and patches the quality scores use (fixed, so scores are comparable).
+const QUALITY_SEED: u64 = 0x0A11_7E57;
+
+/// Quality scores of the generator at one step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quality {
+    /// Steps done.
+    pub step: u64,
+    /// Mean sliced Wasserstein distance x1e3 over pyramid levels (lower is better).
+    pub swd: f32,
+    /// How many samples look copied from the training set.
+    pub memorisation: Memorisation,
+}
 
 /// What one call to [`Trainer::run`] reports.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +94,8 @@ pub struct Trainer {
     count: usize,
     rng: Rng,
     draw: Draw,
+    /// The training images on the CPU too, for the quality scores.
+    images: Dataset,
     step: u64,
     last: Option<LastStep>,
 }
@@ -202,6 +219,7 @@ impl Trainer {
             real,
             rng,
             draw,
+            images: data.clone(),
             step,
             last: None,
         })
@@ -296,6 +314,41 @@ impl Trainer {
     fn fixed_samples(&self) -> Tensor<4> {
         let z = self.draw.latents(self.model.latent);
         sample::generate(&self.generator, z, self.draw.count, &self.device)
+    }
+
+    /// Scores the generator against the training images: SWD x1e3 between 256 samples (a fixed
+    /// draw, so the curve only moves with the weights) and up to 256 training images, and the
+    /// memorisation check of 64 samples against the whole set.
+    pub async fn quality(&self) -> Result<Quality> {
+        let (s, c) = (self.model.image_size, self.model.channels);
+        let draw = Draw {
+            seed: QUALITY_SEED,
+            count: 256,
+            truncation: None,
+        };
+        let z = draw.latents(self.model.latent);
+        let images = sample::generate(&self.generator, z, draw.count, &self.device);
+        let data = Transaction::default()
+            .register(images)
+            .execute_async()
+            .await
+            .map_err(|e| GanError::Backend(format!("reading samples failed: {e:?}")))?;
+        let values = data
+            .into_iter()
+            .next()
+            .and_then(|d| d.convert::<f32>().try_into_vec::<f32>().ok())
+            .ok_or_else(|| GanError::Backend("the device returned no samples".into()))?;
+        let samples = Dataset::from_nchw(&values, s, c);
+        let n = s * s * c;
+        let first = Dataset {
+            pixels: samples.pixels[..64 * n].to_vec(),
+            ..samples.clone()
+        };
+        Ok(Quality {
+            step: self.step,
+            swd: metrics::swd_mean(&samples, &self.images, 256, QUALITY_SEED)?,
+            memorisation: metrics::memorisation(&first, &self.images),
+        })
     }
 
     /// Runs `k` steps, then reads the losses and the sample grid back in one transaction.

@@ -530,3 +530,106 @@ fn uploaded_pictures_train_and_can_be_removed() {
     let mut t = Trainer::new(plan.model, plan.train, &plan.dataset, 4, &Device::flex()).unwrap();
     assert!(pollster::block_on(t.run(2)).unwrap().g_loss.is_finite());
 }
+
+mod quality {
+    use super::*;
+    use gan_playground::data::Dataset;
+    use gan_playground::metrics::{memorisation, swd_mean};
+    use gan_playground::rng::Rng;
+
+    fn slice(set: &Dataset, from: usize, to: usize) -> Dataset {
+        let n = set.size * set.size * set.channels;
+        Dataset {
+            pixels: set.pixels[from * n..to * n].to_vec(),
+            ..set.clone()
+        }
+    }
+
+    fn noise(count: usize, size: usize, channels: usize) -> Dataset {
+        let mut rng = Rng::new(5);
+        let pixels = (0..count * size * size * channels)
+            .map(|_| rng.below(256) as u8)
+            .collect();
+        Dataset {
+            size,
+            channels,
+            pixels,
+        }
+    }
+
+    #[test]
+    fn swd_is_small_within_a_set_and_large_between_sets() {
+        for size in [16, 32] {
+            let shapes = data::builtin("shapes", size, 1).unwrap();
+            let (a, b) = (slice(&shapes, 0, 256), slice(&shapes, 256, 512));
+            let same = swd_mean(&a, &b, 256, 1).unwrap();
+            let glyphs = data::builtin("glyphs", size, 1).unwrap();
+            let gray_rgb = Dataset {
+                channels: 3,
+                pixels: glyphs.pixels.iter().flat_map(|&v| [v, v, v]).collect(),
+                ..glyphs
+            };
+            let other = swd_mean(&a, &gray_rgb, 256, 1).unwrap();
+            let random = swd_mean(&a, &noise(256, size, 3), 256, 1).unwrap();
+            println!(
+                "{size} px: SWD x1e3 shapes/shapes {same:.1}, shapes/glyphs {other:.1}, shapes/noise {random:.1}"
+            );
+            assert!(
+                same * 3.0 < other && same * 3.0 < random,
+                "{same} vs {other}, {random}"
+            );
+        }
+        let e = swd_mean(&noise(4, 16, 3), &noise(4, 16, 1), 4, 1).unwrap_err();
+        assert!(e.to_string().contains("one size and channel count"), "{e}");
+    }
+
+    #[test]
+    fn swd_falls_as_a_model_trains_on_a_built_in_set() {
+        let set = data::builtin("glyphs", 16, 1).unwrap();
+        let model = ModelConfig::new()
+            .with_image_size(16)
+            .with_channels(1)
+            .with_latent(32)
+            .with_width(32);
+        let device = Device::flex();
+        let mut t =
+            Trainer::new(model, TrainConfig::new().with_batch(32), &set, 4, &device).unwrap();
+        let score = |t: &Trainer| {
+            let draw = Draw {
+                seed: 9,
+                count: 256,
+                truncation: None,
+            };
+            let images =
+                pollster::block_on(sample::images(t.generator(), 32, draw, &device)).unwrap();
+            swd_mean(&Dataset::from_nchw(&images, 16, 1), &set, 256, 1).unwrap()
+        };
+        let before = score(&t);
+        pollster::block_on(t.run(300)).unwrap();
+        let after = score(&t);
+        println!("glyphs 16 px, width 32: SWD x1e3 {before:.1} at step 0, {after:.1} at step 300");
+        assert!(after < 0.7 * before, "{before} -> {after}");
+    }
+
+    #[test]
+    fn the_memorisation_check_flags_exact_copies() {
+        let train = data::builtin("shapes", 16, 1).unwrap();
+        let mut pixels = slice(&train, 10, 15).pixels; // five copies of training images
+        pixels.extend(noise(5, 16, 3).pixels); // and five pictures unlike any of them
+        let samples = Dataset {
+            pixels,
+            ..train.clone()
+        };
+        let m = memorisation(&samples, &slice(&train, 0, 100));
+        assert_eq!(m.copies, 5, "{m:?}");
+        assert!(m.train_gap > 0.0);
+        let flagged: Vec<(usize, usize)> = m.nearest[..5].iter().map(|n| (n.0, n.1)).collect();
+        for k in 0..5 {
+            assert!(
+                flagged.contains(&(k, 10 + k)),
+                "sample {k} copies training image {}: {flagged:?}",
+                10 + k
+            );
+        }
+    }
+}

@@ -8,6 +8,7 @@ let ready = false;
 let running = false;
 let trainPressedAt = null;   // performance.now() when Train was pressed, until the first samples
 let history = [];            // [step, dLoss, gLoss]
+let quality = [];            // [step, swd]
 let cpuDefaultsApplied = false;
 let loadedInfo = null;
 let modelUrlLoaded = false;  // ?model=<url> is loaded once, not again after a worker restart       // info of a loaded model file not yet trained on (see worker.js)
@@ -108,6 +109,28 @@ function drawChart() {
   }
 }
 
+// The SWD curve: one point per quality score.
+function drawQuality() {
+  const c = $('quality-chart');
+  const g = c.getContext('2d');
+  const W = c.width, H = c.height, L = 44, B = 20;
+  g.fillStyle = '#fff'; g.fillRect(0, 0, W, H);
+  g.strokeStyle = '#8a93a6'; g.beginPath(); g.moveTo(L, 4); g.lineTo(L, H - B); g.lineTo(W - 4, H - B); g.stroke();
+  g.fillStyle = '#4a5468'; g.font = '11px system-ui';
+  if (!quality.length) { g.fillText('the quality score appears here while training', L + 10, H / 2); return; }
+  const maxStep = Math.max(1, quality[quality.length - 1][0]);
+  const maxV = Math.max(...quality.map((q) => q[1]));
+  const x = (s) => L + ((W - 8 - L) * s) / maxStep;
+  const y = (v) => H - B - ((H - B - 8) * v) / maxV;
+  g.fillText(maxV.toFixed(0), 2, y(maxV) + 8);
+  g.fillText('0', L - 10, H - B);
+  g.fillText(`step ${maxStep}`, W - 60, H - 6);
+  g.strokeStyle = '#2f9e44'; g.fillStyle = '#2f9e44'; g.lineWidth = 1.5; g.beginPath();
+  quality.forEach((q, i) => (i ? g.lineTo(x(q[0]), y(q[1])) : g.moveTo(x(q[0]), y(q[1]))));
+  g.stroke();
+  for (const q of quality) g.fillRect(x(q[0]) - 2, y(q[1]) - 2, 4, 4);
+}
+
 const onMessage = {
   ready(msg) {
     ready = true;
@@ -143,6 +166,9 @@ const onMessage = {
       for (const id of ['d-loss', 'g-loss', 'first-samples', 'params']) $(id).textContent = '–';
       $('speed').textContent = '– steps/s';
       history = []; drawChart();
+      quality = []; drawQuality();
+      $('swd').textContent = '–';
+      $('copies').textContent = '–';
       placeholder();
       loadedInfo = null;
       $('loaded').hidden = true;
@@ -197,6 +223,13 @@ const onMessage = {
     requestPreview();
     updateButtons();
   },
+  quality(msg) {
+    quality.push([msg.step, msg.swd]);
+    $('swd').textContent = msg.swd.toFixed(1);
+    $('copies').textContent = `${msg.copies} of 64`;
+    $('copies').title = `samples closer to a training picture than any two training pictures are (${msg.trainGap.toFixed(1)} RMS levels)`;
+    drawQuality();
+  },
   'model-file'(msg) {
     // One .safetensors file: G and D weights with the config in its metadata.
     const url = URL.createObjectURL(new Blob([msg.bytes], { type: 'application/octet-stream' }));
@@ -221,7 +254,8 @@ function startWorker() {
   worker.onerror = (e) => onMessage.fatal({
     message: ready ? `The training worker failed: ${e.message || 'unknown error'}.` : `The training worker failed to load: ${e.message || 'unknown error'}.`,
   });
-  worker.postMessage({ type: 'init', backend: $('backend-choice').value });
+  // ?qualityEvery=N scores quality every N steps (default 50; the tests use fewer).
+  worker.postMessage({ type: 'init', backend: $('backend-choice').value, qualityEvery: Number(params.get('qualityEvery')) || undefined });
   // A new worker starts without the pictures of the old one.
   pictureCount = 0;
   clearPictureMessages();
@@ -433,7 +467,8 @@ $('image-size').onchange = () => (pictureCount ? preparationChanged() : requestP
 $('backend-choice').onchange = startWorker;
 
 // For the browser tests: crash the worker on purpose to exercise the recovery path.
-window.ganDebug = { crash: () => worker.postMessage({ type: 'crash' }) };
+window.ganDebug = { crash: () => worker.postMessage({ type: 'crash' }), quality: () => quality.slice() };
 
 drawChart();
+drawQuality();
 startWorker();

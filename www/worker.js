@@ -17,7 +17,10 @@ let inflight = null;     // the one tick in flight (a Promise), shared by the lo
 let dead = false;        // the wasm panicked: refuse everything, the page offers a restart
 let lastStep = 0;        // steps done, as of the last tick
 let stepsPerTick = 1;    // adapted so one tick (k steps + one readback) takes about TICK_MS
-const TICK_MS = 250;     // keeps the sample grid lively without reading back every step
+const TICK_MS = 250;
+let qualityEvery = 50;   // steps between quality scores (also at least every QUALITY_MS)
+const QUALITY_MS = 30_000;
+let lastQuality = { step: -1, at: 0 };     // keeps the sample grid lively without reading back every step
 
 const post = (msg, transfer) => self.postMessage(msg, transfer || []);
 
@@ -102,9 +105,22 @@ async function settle() {
   while (inflight) await inflight.catch(() => {});
 }
 
+// Scores the generator (SWD and the memorisation check) in the tick slot, and reports them.
+async function measureQuality() {
+  const q = await session.quality();
+  lastQuality = { step: q.step, at: performance.now() };
+  post({ type: 'quality', ...q });
+}
+
+function qualityDue() {
+  if (lastQuality.step === lastStep) return false;
+  return lastQuality.step < 0 || lastStep - lastQuality.step >= qualityEvery || performance.now() - lastQuality.at > QUALITY_MS;
+}
+
 async function loop() {
   while (running && !dead && session) {
     try {
+      if (qualityDue()) await exclusive(measureQuality);
       await tick();
     } catch (e) {
       if (dead) return;
@@ -133,6 +149,7 @@ function ensureSession() {
   }
   session.set_samples(BigInt(draw.seed), draw.count, draw.truncation);
   stepsPerTick = 1;
+  lastQuality = { step: -1, at: 0 };
   post({ type: 'model', generatorParams: session.generator_params, discriminatorParams: session.discriminator_params });
 }
 
@@ -208,6 +225,7 @@ async function addPictures(files, prep) {
 
 const handlers = {
   async init(msg) {
+    if (msg.qualityEvery > 0) qualityEvery = msg.qualityEvery;
     try { await boot(msg.backend); } catch (e) { fatal(`The training core failed to start: ${e.message || e}`); }
   },
   async preview(msg) { sendPicture('preview', gan.dataset_preview(msg.dataset, msg.imageSize, 32), { dataset: msg.dataset }); },

@@ -333,6 +333,7 @@ fn run(command: Command) -> Result<(), CliError> {
                     Trainer::new(model, train, &dataset, DEFAULT_GRID, &device)?
                 }
             };
+            let before = pollster::block_on(trainer.quality())?;
             let bar = ProgressBar::new(steps);
             bar.set_style(
                 ProgressStyle::with_template(
@@ -358,6 +359,16 @@ fn run(command: Command) -> Result<(), CliError> {
                 "{steps} steps in {:.1} s ({:.2} steps/s)",
                 start.elapsed().as_secs_f64(),
                 steps as f64 / start.elapsed().as_secs_f64()
+            );
+            let after = pollster::block_on(trainer.quality())?;
+            eprintln!(
+                "quality: SWD x1e3 {:.1} at step {} -> {:.1} at step {} (lower is closer to the pictures)",
+                before.swd, before.step, after.swd, after.step
+            );
+            let m = &after.memorisation;
+            eprintln!(
+                "memorisation: {} of 64 samples closer to a training picture than any two pictures are ({:.1})",
+                m.copies, m.train_gap
             );
             let provenance = modelfile::Provenance {
                 title,

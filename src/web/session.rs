@@ -217,6 +217,30 @@ impl Session {
         Ok(t.set_draw(draw(seed, count, truncation))?)
     }
 
+    /// Scores the generator against the training pictures. Resolves to `{step, swd, copies,
+    /// trainGap, nearest: [[sample, train, distance], ...]}` (the 8 nearest).
+    pub fn quality(&self) -> js_sys::Promise {
+        let trainer = self.trainer.clone();
+        future_to_promise(async move {
+            usable()?;
+            let t = trainer.borrow_mut().take().ok_or_else(Session::busy)?;
+            let q = t.quality().await;
+            *trainer.borrow_mut() = Some(t);
+            let q = q?;
+            let m = q.memorisation;
+            let report = QualityReport {
+                step: q.step,
+                swd: q.swd,
+                copies: m.copies,
+                train_gap: m.train_gap,
+                nearest: m.nearest.into_iter().take(8).collect(),
+            };
+            report
+                .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+                .map_err(|e| JsError::new(&e.to_string()).into())
+        })
+    }
+
     /// Draws the current grid without training. Resolves to a `Picture`.
     pub fn sample(&self) -> js_sys::Promise {
         let taken = self
@@ -260,6 +284,17 @@ impl Session {
     pub fn discriminator_params(&self) -> usize {
         self.params.1
     }
+}
+
+/// The quality scores, for the page.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct QualityReport {
+    step: u64,
+    swd: f32,
+    copies: usize,
+    train_gap: f32,
+    nearest: Vec<(usize, usize, f32)>,
 }
 
 /// What the page shows about a loaded model file (metadata as plain text).

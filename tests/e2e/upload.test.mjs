@@ -10,7 +10,7 @@ import { startServer, launch, watchErrors, requireWebGpu, ROOT } from './harness
 
 let server, base, browser, page, errors;
 const DIR = path.join(ROOT, 'target/e2e/pictures');
-const TINY = 'imageSize=16&batch=8&width=8&latent=16&seed=4';
+const TINY = 'imageSize=16&batch=8&width=8&latent=16&seed=4&qualityEvery=5&lrG=0.002&lrD=0.002';
 
 before(async () => {
   ({ server, base } = await startServer());
@@ -119,9 +119,14 @@ test('dropping pictures adds them; clicking one removes it; a new preparation ke
   assert.deepEqual(errors, []);
 });
 
-test('the page trains on your pictures and the model file says so', { timeout: 600_000 }, async () => {
+test('the page trains on your pictures, the SWD curve falls, and the model file says so', { timeout: 900_000 }, async () => {
   await page.getByRole('button', { name: 'Train', exact: true }).click();
-  await page.waitForFunction(() => Number(document.getElementById('step-count').textContent) >= 3, null, { timeout: 600_000 });
+  await page.waitForFunction(() => window.ganDebug.quality().length >= 6, null, { timeout: 900_000 });
+  const curve = await page.evaluate(() => window.ganDebug.quality());
+  console.log('SWD x1e3 by step:', curve.map(([s, v]) => `${s}: ${v.toFixed(1)}`).join(', '));
+  assert.equal(curve[0][0], 0, 'scored before training');
+  assert.ok(curve[curve.length - 1][1] < 0.85 * curve[0][1], `SWD falls: ${JSON.stringify(curve)}`);
+  assert.match(await page.locator('#copies').textContent(), /^\d+ of 64$/);
   await page.getByRole('button', { name: 'Pause', exact: true }).click();
   await page.waitForFunction(() => document.getElementById('pause').disabled);
   assert.equal(await page.locator('#notice').isHidden(), true, await page.locator('#notice-text').textContent());
@@ -135,5 +140,6 @@ test('the page trains on your pictures and the model file says so', { timeout: 6
   const prep = JSON.parse(meta.preprocessing);
   assert.equal(prep.fit, 'pad');
   assert.deepEqual(prep.background, [255, 255, 255]);
+  await page.screenshot({ path: path.join(ROOT, 'target/e2e/upload-trained.png'), fullPage: true });
   assert.deepEqual(errors, []);
 });
