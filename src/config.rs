@@ -59,6 +59,10 @@ pub struct TrainConfig {
     /// Seed for weights, noise and batch order.
     #[config(default = 1)]
     pub seed: u64,
+    /// DiffAugment strength, 0 (off) to 1 (Zhao et al. 2020's setting). Off by default so the
+    /// reference DCGAN stays the TF.js benchmark's; the page and CLI turn it on for small sets.
+    #[config(default = 0.0)]
+    pub augment: f32,
 }
 
 /// Largest model accepted: G and D together, counting BatchNorm running statistics. With
@@ -194,6 +198,9 @@ impl TrainConfig {
             if !(beta.is_finite() && (0.0..1.0).contains(&beta)) {
                 return Err(invalid(field, beta, "0 to below 1"));
             }
+        }
+        if !(self.augment.is_finite() && (0.0..=1.0).contains(&self.augment)) {
+            return Err(invalid("augment", self.augment, "0 (off) to 1"));
         }
         if !(self.epsilon.is_finite() && self.epsilon > 0.0 && self.epsilon <= 1e-2) {
             return Err(invalid(

@@ -32,6 +32,8 @@ pub struct Settings {
     pub lr_d: Option<f64>,
     /// Seed for weights, noise and batch order.
     pub seed: Option<u64>,
+    /// DiffAugment strength, 0 to 1.
+    pub augment: Option<f32>,
     /// Number of fixed-noise samples shown.
     pub grid: Option<usize>,
 }
@@ -119,7 +121,8 @@ impl Settings {
             .with_batch(self.batch.unwrap_or(t.batch))
             .with_lr_g(self.lr_g.unwrap_or(t.lr_g))
             .with_lr_d(self.lr_d.unwrap_or(t.lr_d))
-            .with_seed(self.seed.unwrap_or(t.seed));
+            .with_seed(self.seed.unwrap_or(t.seed))
+            .with_augment(self.augment.unwrap_or(t.augment));
         train.validate()?;
         let grid = self.grid.unwrap_or(DEFAULT_GRID);
         if !(1..=256).contains(&grid) {

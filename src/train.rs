@@ -7,6 +7,7 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Int, Tensor, TensorData, Transaction};
 
+use crate::augment::diff_augment;
 use crate::config::{Loss, ModelConfig, TrainConfig};
 use crate::data::Dataset;
 use crate::error::{GanError, Result};
@@ -282,8 +283,12 @@ impl Trainer {
         let real = self.real.clone().select(0, indices); // [B, C, S, S]
         let z = noise(&mut self.rng, batch, self.model.latent, &self.device); // [B, latent]
 
-        // D step: G's output is detached, so only D gets gradients.
+        let strength = self.train.augment;
+        // D step: G's output is detached, so only D gets gradients. D sees every batch, real
+        // or fake, through DiffAugment (a no-op at strength 0).
         let fake = self.generator.forward(z.clone()).detach(); // [B, C, S, S]
+        let real = diff_augment(real, strength, &mut self.rng); // [B, C, S, S]
+        let fake = diff_augment(fake, strength, &mut self.rng); // [B, C, S, S]
         let d_real = self.discriminator.forward(real); // [B]
         let d_fake = self.discriminator.forward(fake); // [B]
         let d_loss = loss.discriminator(d_real.clone(), d_fake.clone()); // [1]
@@ -293,7 +298,8 @@ impl Trainer {
             .step(self.train.lr_d, self.discriminator.clone(), grads);
 
         // G step on the same z, through the updated D (as the TF.js reference does).
-        let g_fake = self.discriminator.forward(self.generator.forward(z)); // [B]
+        let fake = diff_augment(self.generator.forward(z), strength, &mut self.rng); // [B, C, S, S]
+        let g_fake = self.discriminator.forward(fake); // [B]
         let g_loss = loss.generator(g_fake); // [1]
         let grads = GradientsParams::from_grads(g_loss.backward(), &self.generator);
         self.generator = self
