@@ -63,6 +63,11 @@ pub struct TrainConfig {
     /// reference DCGAN stays the TF.js benchmark's; the page and CLI turn it on for small sets.
     #[config(default = 0.0)]
     pub augment: f32,
+    /// Decay of the generator's exponential moving average, used for every sample shown and
+    /// saved; 0 turns it off (the reference DCGAN). 0.999 is the usual value (ProGAN, SAGAN,
+    /// BigGAN: 0.999 to 0.9999), reached after a warm-up (see `Trainer`).
+    #[config(default = 0.0)]
+    pub ema: f64,
 }
 
 /// Largest model accepted: G and D together, counting BatchNorm running statistics. With
@@ -198,6 +203,9 @@ impl TrainConfig {
             if !(beta.is_finite() && (0.0..1.0).contains(&beta)) {
                 return Err(invalid(field, beta, "0 to below 1"));
             }
+        }
+        if !(self.ema.is_finite() && (0.0..1.0).contains(&self.ema)) {
+            return Err(invalid("ema", self.ema, "0 (off) to below 1"));
         }
         if !(self.augment.is_finite() && (0.0..=1.0).contains(&self.augment)) {
             return Err(invalid("augment", self.augment, "0 (off) to 1"));

@@ -118,7 +118,10 @@ impl ModuleVisitor for Collect {
     }
 }
 
-fn collect<M: Module>(module: &M, prefix: &'static str) -> Vec<(String, Vec<usize>, Tensor<1>)> {
+pub(crate) fn collect<M: Module>(
+    module: &M,
+    prefix: &'static str,
+) -> Vec<(String, Vec<usize>, Tensor<1>)> {
     let mut c = Collect {
         prefix,
         path: Vec::new(),

@@ -34,6 +34,8 @@ pub struct Settings {
     pub seed: Option<u64>,
     /// DiffAugment strength, 0 to 1.
     pub augment: Option<f32>,
+    /// Generator EMA decay, 0 (off) to below 1.
+    pub ema: Option<f64>,
     /// Number of fixed-noise samples shown.
     pub grid: Option<usize>,
 }
@@ -122,7 +124,8 @@ impl Settings {
             .with_lr_g(self.lr_g.unwrap_or(t.lr_g))
             .with_lr_d(self.lr_d.unwrap_or(t.lr_d))
             .with_seed(self.seed.unwrap_or(t.seed))
-            .with_augment(self.augment.unwrap_or(t.augment));
+            .with_augment(self.augment.unwrap_or(t.augment))
+            .with_ema(self.ema.unwrap_or(t.ema));
         train.validate()?;
         let grid = self.grid.unwrap_or(DEFAULT_GRID);
         if !(1..=256).contains(&grid) {

@@ -88,6 +88,8 @@ pub struct Trainer {
     train: TrainConfig,
     device: Device,
     generator: Generator,
+    /// The moving average of G (no autodiff) when `train.ema > 0`: what samples and files use.
+    ema: Option<Generator>,
     discriminator: Discriminator,
     opt_g: ModuleOptimizer,
     opt_d: ModuleOptimizer,
@@ -199,6 +201,7 @@ impl Trainer {
         };
         draw.validate()?;
         let device = device.clone().autodiff();
+        let ema = (train.ema > 0.0).then(|| generator.clone().to_device(&device.clone().inner()));
         let adam = AdamConfig::new()
             .with_beta_1(train.beta1)
             .with_beta_2(train.beta2)
@@ -214,6 +217,7 @@ impl Trainer {
             count: data.len(),
             model,
             train,
+            ema,
             generator: generator.to_device(&device).train(),
             discriminator: discriminator.to_device(&device).train(),
             device,
@@ -239,9 +243,9 @@ impl Trainer {
         self.draw
     }
 
-    /// The generator being trained.
+    /// The generator samples come from: the moving average when on, else G itself.
     pub fn generator(&self) -> &Generator {
-        &self.generator
+        self.ema.as_ref().unwrap_or(&self.generator)
     }
 
     /// Steps done, counting those of a model this one resumed from.
@@ -264,7 +268,7 @@ impl Trainer {
         let d = with_discriminator.then_some(&self.discriminator);
         let mut extra = extra.to_vec();
         extra.push(("train_config", self.train.to_string()));
-        crate::modelfile::save(&self.model, self.step, &self.generator, d, &extra).await
+        crate::modelfile::save(&self.model, self.step, self.generator(), d, &extra).await
     }
 
     /// Parameters of (G, D), BatchNorm running statistics included.
@@ -306,6 +310,14 @@ impl Trainer {
             .opt_g
             .step(self.train.lr_g, self.generator.clone(), grads);
 
+        if let Some(ema) = self.ema.take() {
+            // Warm-up: an average over the first steps would be mostly the random init, so the
+            // decay ramps as min(decay, (1 + t) / (10 + t)), as TensorFlow's
+            // `ExponentialMovingAverage(num_updates=t)` does.
+            let t = self.step as f64;
+            let decay = self.train.ema.min((1.0 + t) / (10.0 + t)) as f32;
+            self.ema = Some(ema.blend(&self.generator, decay));
+        }
         self.step += 1;
         self.last = Some(LastStep {
             d_loss: d_loss.detach(),
@@ -319,7 +331,7 @@ impl Trainer {
     /// BatchNorm in inference mode, exactly as a saved model file draws them.
     fn fixed_samples(&self) -> Tensor<4> {
         let z = self.draw.latents(self.model.latent);
-        sample::generate(&self.generator, z, self.draw.count, &self.device)
+        sample::generate(self.generator(), z, self.draw.count, &self.device)
     }
 
     /// Scores the generator against the training images: SWD x1e3 between 256 samples (a fixed
@@ -333,7 +345,7 @@ impl Trainer {
             truncation: None,
         };
         let z = draw.latents(self.model.latent);
-        let images = sample::generate(&self.generator, z, draw.count, &self.device);
+        let images = sample::generate(self.generator(), z, draw.count, &self.device);
         let data = Transaction::default()
             .register(images)
             .execute_async()

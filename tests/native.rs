@@ -623,3 +623,83 @@ mod model_files {
         assert!(refused > 10_000, "most mutants are refused ({refused})");
     }
 }
+
+#[test]
+fn the_generator_average_blends_weights_and_is_what_samples_use() {
+    use gan_playground::sample::{self, Draw};
+    let set = data::builtin("glyphs", 16, 1).unwrap();
+    let device = Device::flex();
+    let (g0, _) = tiny(16, 1).init(&mut Rng::new(1), &device).unwrap();
+    let (g1, _) = tiny(16, 1).init(&mut Rng::new(2), &device).unwrap();
+    let draw = Draw {
+        seed: 3,
+        count: 4,
+        truncation: None,
+    };
+    let images = |g: &gan_playground::model::Generator| {
+        pollster::block_on(sample::images(g, 16, draw, &device)).unwrap()
+    };
+    assert_eq!(
+        images(&g0.clone().blend(&g1, 1.0)),
+        images(&g0),
+        "decay 1 keeps the average"
+    );
+    assert_eq!(
+        images(&g0.clone().blend(&g1, 0.0)),
+        images(&g1),
+        "decay 0 takes the new weights"
+    );
+    let w = |g: &gan_playground::model::Generator| {
+        let mut out = Vec::new();
+        for (_, t) in pollster::block_on(modelfile_tensors(g)) {
+            out.extend(t);
+        }
+        out
+    };
+    let (a, b, mid) = (w(&g0), w(&g1), w(&g0.clone().blend(&g1, 0.25)));
+    for i in (0..a.len()).step_by(97) {
+        assert!(
+            (mid[i] - (0.25 * a[i] + 0.75 * b[i])).abs() < 1e-6,
+            "tensor value {i}"
+        );
+    }
+    // In training, samples and files come from the average: it differs from G as trained.
+    let train = TrainConfig::new().with_batch(8);
+    let mut plain = Trainer::new(tiny(16, 1), train.clone(), &set, 4, &device).unwrap();
+    let mut averaged = Trainer::new(tiny(16, 1), train.with_ema(0.999), &set, 4, &device).unwrap();
+    let (p, a) = (
+        pollster::block_on(plain.run(5)).unwrap(),
+        pollster::block_on(averaged.run(5)).unwrap(),
+    );
+    assert_eq!(
+        (p.d_loss, p.g_loss),
+        (a.d_loss, a.g_loss),
+        "the average does not change training"
+    );
+    assert_ne!(p.samples, a.samples, "samples come from the average");
+    assert!(TrainConfig::new().with_ema(1.0).validate().is_err());
+}
+
+/// Every tensor of a generator's model file, in file order.
+async fn modelfile_tensors(g: &gan_playground::model::Generator) -> Vec<(String, Vec<f32>)> {
+    let bytes = gan_playground::modelfile::save(&tiny(16, 1), 0, g, None, &[])
+        .await
+        .unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut out: Vec<(String, Vec<f32>)> = file
+        .tensors()
+        .into_iter()
+        .filter(|(n, _)| !n.contains("running"))
+        .map(|(n, v)| {
+            (
+                n,
+                v.data()
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect(),
+            )
+        })
+        .collect();
+    out.sort_by(|x, y| x.0.cmp(&y.0));
+    out
+}

@@ -26,13 +26,14 @@ function settings() {
     loss: $('loss').value,
     seed: Number($('seed').value),
     augment: Number($('augment').value),
+    ema: Number($('ema').value),
     grid: 36,
   };
 }
 
 // Tests and shared links may preset any setting: ?batch=8&width=8&imageSize=16
 const inputFor = { dataset: 'dataset', imageSize: 'image-size', batch: 'batch', width: 'width', latent: 'latent',
-  lrG: 'lr-g', lrD: 'lr-d', loss: 'loss', seed: 'seed', augment: 'augment', backend: 'backend-choice', sampleSeed: 'sample-seed', truncation: 'truncation' };
+  lrG: 'lr-g', lrD: 'lr-d', loss: 'loss', seed: 'seed', augment: 'augment', ema: 'ema', backend: 'backend-choice', sampleSeed: 'sample-seed', truncation: 'truncation' };
 for (const [key, id] of Object.entries(inputFor)) if (params.has(key)) $(id).value = params.get(key);
 
 function notice(text, kind) {

@@ -93,6 +93,9 @@ enum Command {
         /// (Zhao et al. 2020 found it helps most on small sets).
         #[arg(long)]
         augment: Option<f32>,
+        /// Decay of the generator's moving average that samples and the file use; 0 turns it off.
+        #[arg(long, default_value_t = 0.999)]
+        ema: f64,
         /// Leave the discriminator out of the file (smaller; it cannot go on training).
         #[arg(long)]
         no_discriminator: bool,
@@ -249,6 +252,7 @@ fn run(command: Command) -> Result<(), CliError> {
             lr_d,
             seed,
             augment,
+            ema,
             no_discriminator,
             title,
             samples,
@@ -271,7 +275,8 @@ fn run(command: Command) -> Result<(), CliError> {
                 .with_lr_g(lr_g)
                 .with_lr_d(lr_d)
                 .with_seed(seed)
-                .with_augment(augment.unwrap_or(0.0));
+                .with_augment(augment.unwrap_or(0.0))
+                .with_ema(ema);
             train.validate()?;
             let resumed = match &resume {
                 Some(path) => Some(std::fs::read(path).map_err(io("read", path))?),

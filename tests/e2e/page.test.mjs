@@ -41,7 +41,7 @@ test('every control has a visible label or name', async () => {
     assert.equal(await page.getByRole('button', { name, exact: true }).count(), 1, `button ${name}`);
   }
   for (const label of ['Dataset', 'Image size', 'Batch size (images)', 'Network width (channels)', 'Latent size',
-    'Generator learning rate', 'Discriminator learning rate', 'Loss', 'DiffAugment (helps small sets)', 'Seed', 'Backend', 'Sample seed', 'Truncation', 'Colour', 'Shape', 'Background (transparency, padding)']) {
+    'Generator learning rate', 'Discriminator learning rate', 'Loss', 'DiffAugment (helps small sets)', 'Samples from', 'Seed', 'Backend', 'Sample seed', 'Truncation', 'Colour', 'Shape', 'Background (transparency, padding)']) {
     assert.equal(await page.getByLabel(label, { exact: true }).count(), 1, `control labelled ${label}`);
   }
   for (const name of ['Real images from the dataset', 'Generated samples', 'Loss chart']) {
