@@ -344,18 +344,8 @@ impl Trainer {
             count: 256,
             truncation: None,
         };
-        let z = draw.latents(self.model.latent);
-        let images = sample::generate(self.generator(), z, draw.count, &self.device);
-        let data = Transaction::default()
-            .register(images)
-            .execute_async()
-            .await
-            .map_err(|e| GanError::Backend(format!("reading samples failed: {e:?}")))?;
-        let values = data
-            .into_iter()
-            .next()
-            .and_then(|d| d.convert::<f32>().try_into_vec::<f32>().ok())
-            .ok_or_else(|| GanError::Backend("the device returned no samples".into()))?;
+        let values =
+            sample::images(self.generator(), self.model.latent, draw, &self.device).await?;
         let samples = Dataset::from_nchw(&values, s, c);
         let n = s * s * c;
         let first = Dataset {
