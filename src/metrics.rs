@@ -5,6 +5,7 @@
 
 use crate::data::Dataset;
 use crate::error::{GanError, Result};
+use crate::render::to_byte;
 use crate::rng::Rng;
 
 /// Side of the square patches compared (ProGAN: 7x7 neighbourhoods).
@@ -269,8 +270,7 @@ impl Dataset {
             for ch in 0..channels {
                 for p in 0..size * size {
                     let v = values[(n * channels + ch) * size * size + p];
-                    pixels[(n * size * size + p) * channels + ch] =
-                        ((v + 1.0) * 127.5).round().clamp(0.0, 255.0) as u8;
+                    pixels[(n * size * size + p) * channels + ch] = to_byte(v);
                 }
             }
         }

@@ -189,44 +189,25 @@ impl Generator {
     /// An EMA of G's weights gives steadier, better samples than G itself (Karras et al. 2018,
     /// ProGAN §A.1; Yazıcı et al. 2019, "The Unusual Effectiveness of Averaging in GAN Training").
     pub fn blend(self, current: &Generator, decay: f32) -> Generator {
-        let now: std::collections::HashMap<String, Tensor<1>> =
+        let mut now: std::collections::HashMap<String, Tensor<1>> =
             crate::modelfile::collect(current, "g")
                 .into_iter()
                 .map(|(name, _, t)| (name, t))
                 .collect();
-        self.map(&mut Blend {
-            path: Vec::new(),
-            now,
-            decay,
-        })
+        self.map(&mut RewriteParams::new(
+            move |path: &[String], ema: Tensor<1>| {
+                let now = now.remove(&format!("g.{}", path.join(".")))?;
+                let now = now.to_device(&ema.device());
+                Some(ema * decay + now * (1.0 - decay))
+            },
+        ))
     }
 }
 
-/// Maps each float tensor at a path to its blend with the same path of another module.
-struct Blend {
-    path: Vec<String>,
-    now: std::collections::HashMap<String, Tensor<1>>,
-    decay: f32,
-}
-
-impl ModuleMapper for Blend {
-    fn enter_module(&mut self, name: &str, _container: &str) {
-        self.path.push(name.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container: &str) {
-        self.path.pop();
-    }
-
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let (id, tensor, mapper) = param.consume();
-        let Some(now) = self.now.remove(&format!("g.{}", self.path.join("."))) else {
-            return Param::from_mapped_value(id, tensor, mapper);
-        };
-        let now = now.reshape(tensor.shape()).to_device(&tensor.device());
-        let blended = tensor * self.decay + now * (1.0 - self.decay);
-        Param::from_mapped_value(id, blended, mapper)
-    }
+/// A flat tensor holding `values`, on the device of `like`.
+pub(crate) fn from_values(values: Vec<f32>, like: &Tensor<1>) -> Tensor<1> {
+    let n = values.len();
+    Tensor::from_data(TensorData::new(values, [n]), &like.device())
 }
 
 /// Re-draws every parameter from our seeded RNG: conv weights N(0, 0.02), BatchNorm gamma
@@ -234,35 +215,37 @@ impl ModuleMapper for Blend {
 /// Anything else (BatchNorm running statistics) keeps burn's init (mean 0, var 1).
 fn dcgan_init(
     rng: &mut Rng,
-) -> RewriteParams<impl FnMut(&[String], usize) -> Option<Vec<f32>> + '_> {
-    RewriteParams::new(
-        move |path: &[String], count| match path.last().map(String::as_str) {
-            Some("weight") => Some(rng.normals(count, 0.0, INIT_STD)),
-            Some("gamma") => Some(rng.normals(count, 1.0, INIT_STD)),
-            Some("bias" | "beta") => Some(vec![0.0; count]),
-            _ => None,
-        },
-    )
+) -> RewriteParams<impl FnMut(&[String], Tensor<1>) -> Option<Tensor<1>> + '_> {
+    RewriteParams::new(move |path: &[String], t: Tensor<1>| {
+        let count = t.dims()[0];
+        let values = match path.last().map(String::as_str) {
+            Some("weight") => rng.normals(count, 0.0, INIT_STD),
+            Some("gamma") => rng.normals(count, 1.0, INIT_STD),
+            Some("bias" | "beta") => vec![0.0; count],
+            _ => return None,
+        };
+        Some(from_values(values, &t))
+    })
 }
 
-/// Replaces float parameters by module path: `values(path, count)` gives the new values of the
-/// parameter at `path` (e.g. `["blocks", "0", "conv", "weight"]`), or `None` to keep it.
-/// Serves weight init and model-file loading alike.
+/// Replaces float tensors by module path: `f(path, current)` gets the tensor at `path` (e.g.
+/// `["blocks", "0", "conv", "weight"]`) flattened, and gives its new flat value, or `None` to
+/// keep it. Serves weight init, model-file loading and the generator average alike.
 pub(crate) struct RewriteParams<F> {
     path: Vec<String>,
-    values: F,
+    f: F,
 }
 
-impl<F: FnMut(&[String], usize) -> Option<Vec<f32>>> RewriteParams<F> {
-    pub(crate) fn new(values: F) -> Self {
+impl<F: FnMut(&[String], Tensor<1>) -> Option<Tensor<1>>> RewriteParams<F> {
+    pub(crate) fn new(f: F) -> Self {
         Self {
             path: Vec::new(),
-            values,
+            f,
         }
     }
 }
 
-impl<F: FnMut(&[String], usize) -> Option<Vec<f32>>> ModuleMapper for RewriteParams<F> {
+impl<F: FnMut(&[String], Tensor<1>) -> Option<Tensor<1>>> ModuleMapper for RewriteParams<F> {
     fn enter_module(&mut self, name: &str, _container: &str) {
         self.path.push(name.to_string());
     }
@@ -274,11 +257,12 @@ impl<F: FnMut(&[String], usize) -> Option<Vec<f32>>> ModuleMapper for RewritePar
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         let (id, tensor, mapper) = param.consume();
         let shape = tensor.shape();
-        let Some(values) = (self.values)(&self.path, shape.num_elements()) else {
+        let grad = tensor.is_require_grad();
+        let flat = tensor.clone().reshape([shape.num_elements()]);
+        let Some(fresh) = (self.f)(&self.path, flat) else {
             return Param::from_mapped_value(id, tensor, mapper);
         };
-        let grad = tensor.is_require_grad();
-        let mut fresh = Tensor::<D>::from_data(TensorData::new(values, shape), &tensor.device());
+        let mut fresh: Tensor<D> = fresh.reshape(shape);
         if grad {
             fresh = fresh.require_grad();
         }

@@ -14,7 +14,7 @@ use safetensors::{Dtype, SafeTensors, View};
 
 use crate::config::ModelConfig;
 use crate::error::{GanError, Result};
-use crate::model::{Discriminator, Generator, RewriteParams};
+use crate::model::{Discriminator, Generator, RewriteParams, from_values};
 use crate::rng::Rng;
 use crate::sample;
 
@@ -72,6 +72,7 @@ pub fn rfc3339(unix_secs: u64) -> String {
 }
 
 /// A loaded model file.
+#[derive(Clone)]
 pub struct Loaded {
     /// The validated model config.
     pub model: ModelConfig,
@@ -212,9 +213,10 @@ pub async fn save(
 fn fill<'a>(
     prefix: &'a str,
     values: &'a HashMap<String, Vec<f32>>,
-) -> RewriteParams<impl FnMut(&[String], usize) -> Option<Vec<f32>> + 'a> {
-    RewriteParams::new(move |path: &[String], _| {
-        Some(values[&format!("{prefix}.{}", path.join("."))].clone())
+) -> RewriteParams<impl FnMut(&[String], Tensor<1>) -> Option<Tensor<1>> + 'a> {
+    RewriteParams::new(move |path: &[String], t: Tensor<1>| {
+        let values = values[&format!("{prefix}.{}", path.join("."))].clone();
+        Some(from_values(values, &t))
     })
 }
 

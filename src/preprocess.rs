@@ -270,6 +270,11 @@ impl Builder {
         Ok(())
     }
 
+    /// The kept pictures' bytes, `[N, S, S, C]`.
+    pub fn pixels(&self) -> &[u8] {
+        &self.pixels
+    }
+
     /// The kept pictures so far, as a dataset (a copy; the builder goes on).
     pub fn snapshot(&self) -> Dataset {
         Dataset {

@@ -56,9 +56,13 @@ fn grid(
 pub fn grid_from_nchw(data: &[f32], size: usize, channels: usize, cols: usize) -> Rgba {
     let count = data.len() / (size * size * channels);
     grid(count, size, channels, cols, |n, y, x, c| {
-        let v = data[((n * channels + c) * size + y) * size + x];
-        ((v + 1.0) * 127.5).round().clamp(0.0, 255.0) as u8
+        to_byte(data[((n * channels + c) * size + y) * size + x])
     })
+}
+
+/// A generator output value in [-1, 1] as a pixel byte.
+pub fn to_byte(v: f32) -> u8 {
+    ((v + 1.0) * 127.5).round().clamp(0.0, 255.0) as u8
 }
 
 /// Grid of stored images: `[N, H, W, C]` bytes.

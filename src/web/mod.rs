@@ -104,13 +104,21 @@ pub(crate) fn parse(settings: JsValue) -> Result<Plan, GanError> {
 
 /// Parses the page's settings; dataset `"upload"` means `uploaded`.
 pub(crate) fn parse_with(settings: JsValue, uploaded: Option<Uploaded>) -> Result<Plan, GanError> {
-    let settings: Settings =
-        serde_wasm_bindgen::from_value(settings).map_err(|e| GanError::InvalidConfig {
-            field: "settings",
-            value: e.to_string(),
-            allowed: "an object of known settings",
-        })?;
+    let settings: Settings = from_js(settings, "settings", "an object of known settings")?;
     settings.resolve_with(uploaded)
+}
+
+/// A JS object as a Rust value; a mismatch is an `InvalidConfig` naming `field`.
+pub(crate) fn from_js<T: serde::de::DeserializeOwned>(
+    value: JsValue,
+    field: &'static str,
+    allowed: &'static str,
+) -> Result<T, GanError> {
+    serde_wasm_bindgen::from_value(value).map_err(|e| GanError::InvalidConfig {
+        field,
+        value: e.to_string(),
+        allowed,
+    })
 }
 
 /// An RGBA picture with its size, for `new ImageData(rgba, width, height)`.

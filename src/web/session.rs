@@ -139,13 +139,7 @@ impl Session {
             }
         };
         // Keep a copy so a refused resume (data of the wrong size) gives the model back.
-        let backup = Loaded {
-            model: loaded.model.clone(),
-            step: loaded.step,
-            generator: loaded.generator.clone(),
-            discriminator: loaded.discriminator.clone(),
-            metadata: loaded.metadata.clone(),
-        };
+        let backup = loaded.clone();
         match Trainer::resume(loaded, p.train, &p.dataset, p.grid, &device()?) {
             Ok(t) => Ok(Session::wrap(
                 t,

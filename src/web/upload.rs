@@ -5,7 +5,7 @@
 use wasm_bindgen::prelude::*;
 
 use super::session::{Model, Session};
-use super::{Picture, parse_with};
+use super::{Picture, from_js, parse_with};
 use crate::error::GanError;
 use crate::preprocess::{self, Builder, Preprocess};
 use crate::render::grid_from_nhwc;
@@ -36,12 +36,7 @@ impl Upload {
     /// background: [r, g, b]}`.
     #[wasm_bindgen(constructor)]
     pub fn new(prep: JsValue) -> Result<Upload, JsValue> {
-        let prep: Preprocess =
-            serde_wasm_bindgen::from_value(prep).map_err(|e| GanError::InvalidConfig {
-                field: "preprocessing",
-                value: e.to_string(),
-                allowed: "{size, channels, fit, background}",
-            })?;
+        let prep: Preprocess = from_js(prep, "preprocessing", "{size, channels, fit, background}")?;
         Ok(Upload {
             builder: Builder::new(prep)?,
         })
@@ -92,9 +87,8 @@ impl Upload {
     pub fn preview(&self, count: usize, cols: usize) -> Picture {
         let p = self.builder.preprocess();
         let n = count.min(self.builder.len()) * p.size * p.size * p.channels;
-        let set = self.builder.snapshot();
         Picture {
-            rgba: grid_from_nhwc(&set.pixels[..n], p.size, p.channels, cols),
+            rgba: grid_from_nhwc(&self.builder.pixels()[..n], p.size, p.channels, cols),
         }
     }
 
