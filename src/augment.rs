@@ -24,6 +24,17 @@ pub fn diff_augment(x: Tensor<4>, strength: f32, rng: &mut Rng) -> Tensor<4> {
     cutout(x, strength, rng)
 }
 
+/// Mirrors each image left to right with probability 1/2, for real batches only, so a set is
+/// seen as twice as large (StyleGAN2-ADA's `--mirror`, Karras et al. 2020, arXiv:2006.06676).
+pub fn random_flip(x: Tensor<4>, rng: &mut Rng) -> Tensor<4> {
+    let [b, ..] = x.dims();
+    let mask: Vec<f32> = (0..b)
+        .map(|_| if rng.uniform() < 0.5 { 1.0 } else { 0.0 })
+        .collect();
+    let mask = per_image(mask, &x); // [B, 1, 1, 1]
+    x.clone().flip([3]) * mask.clone() + x * (mask.neg() + 1.0) // [B, C, S, S]
+}
+
 /// One value per image, shaped `[B, 1, 1, 1]` to broadcast.
 fn per_image(values: Vec<f32>, like: &Tensor<4>) -> Tensor<4> {
     let b = values.len();

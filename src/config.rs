@@ -33,6 +33,10 @@ pub struct ModelConfig {
     /// The adversarial loss.
     #[config(default = "Loss::NonSaturating")]
     pub loss: Loss,
+    /// Spectral normalisation on every D layer, in place of D's BatchNorm (Miyato et al. 2018).
+    /// Off in the reference DCGAN; on in the page's and CLI's small-set recipe.
+    #[config(default = false)]
+    pub spectral_norm: bool,
 }
 
 /// Optimiser and schedule settings.
@@ -68,6 +72,9 @@ pub struct TrainConfig {
     /// BigGAN: 0.999 to 0.9999), reached after a warm-up (see `Trainer`).
     #[config(default = 0.0)]
     pub ema: f64,
+    /// Mirror each real picture left to right with probability 1/2 (off in the reference).
+    #[config(default = false)]
+    pub flip: bool,
 }
 
 /// Largest model accepted: G and D together, counting BatchNorm running statistics. With
@@ -145,13 +152,17 @@ impl ModelConfig {
             c /= 2;
         }
         g += conv(c, self.channels) + self.channels;
-        let mut d = conv(self.channels, self.width) + self.width;
+        // With spectral normalisation each D conv keeps a `u` of its output channels, and D's
+        // blocks have no BatchNorm.
+        let sn = |c: usize| if self.spectral_norm { c } else { 0 };
+        let d_norm = |c: usize| if self.spectral_norm { c } else { norm(c) };
+        let mut d = conv(self.channels, self.width) + self.width + sn(self.width);
         let mut c = self.width;
         for _ in 1..n {
-            d += conv(c, 2 * c) + norm(2 * c);
+            d += conv(c, 2 * c) + d_norm(2 * c);
             c *= 2;
         }
-        g + d + conv(c, 1) + 1
+        g + d + conv(c, 1) + 1 + sn(1)
     }
 
     /// Bytes of the largest activation for `images` images: G's last hidden layer and D's first

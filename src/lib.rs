@@ -13,6 +13,7 @@ pub mod model;
 pub mod modelfile;
 pub mod parity;
 pub mod preprocess;
+pub mod recipe;
 pub mod render;
 pub mod rng;
 pub mod sample;

@@ -2,7 +2,7 @@
 //! validated `ModelConfig`; with the defaults this is exactly the reference DCGAN of
 //! `shared/bench-tfjs/page/dcgan.js`.
 
-use burn::module::{Module, ModuleMapper, Param};
+use burn::module::{Module, ModuleMapper, Param, ParamId};
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::activation::{leaky_relu, relu, tanh};
@@ -61,23 +61,118 @@ impl UpBlock {
     }
 }
 
-/// Strided conv (no bias) + BatchNorm + LeakyReLU.
+/// Spectral normalisation (Miyato et al. 2018, arXiv:1802.05957): a conv's weight W is divided
+/// by an estimate of its largest singular value sigma, so D is 1-Lipschitz per layer and cannot
+/// sharpen without bound on a small set. `u` estimates the first left singular vector of W seen
+/// as a [cout, cin * kh * kw] matrix; it is not trained, but refined by one power iteration per
+/// step (the paper's Algorithm 1, as in PyTorch's `torch.nn.utils.spectral_norm`).
+#[derive(Module, Debug)]
+pub struct SpectralNorm {
+    u: Param<Tensor<1>>,
+}
+
+/// Added to norms before dividing; PyTorch's `spectral_norm` uses the same 1e-12.
+const SN_EPS: f32 = 1e-12;
+
+/// `x / |x|` for each row of `x`.
+fn unit_rows(x: Tensor<2>) -> Tensor<2> {
+    let norm = x.clone().powi_scalar(2).sum_dim(1).sqrt() + SN_EPS; // [R, 1]
+    x / norm
+}
+
+impl SpectralNorm {
+    /// A random unit `u` of length `cout`, drawn from `rng` so every backend starts alike.
+    fn new(cout: usize, rng: &mut Rng, device: &Device) -> Self {
+        let u = Tensor::<2>::from_data(
+            TensorData::new(rng.normals(cout, 0.0, 1.0), [1, cout]),
+            device,
+        );
+        let u = unit_rows(u).reshape([cout]);
+        Self {
+            // Initialised on a plain device, so it never requires a gradient: Adam skips it.
+            u: Param::initialized(ParamId::new(), u),
+        }
+    }
+
+    /// `weight` [cout, cin, kh, kw] as a [cout, n] matrix, and `u` as a [1, cout] row.
+    fn operands(&self, weight: Tensor<4>) -> (Tensor<2>, Tensor<2>) {
+        let [cout, cin, kh, kw] = weight.dims();
+        let w = weight.reshape([cout, cin * kh * kw]); // [cout, n]
+        (w, self.u.val().detach().reshape([1, cout])) // [1, cout]
+    }
+
+    /// `weight / sigma` with sigma = u W v and v = W^T u / |W^T u|; gradients flow through W
+    /// only (u and v are held constant, as in the paper).
+    fn normalise(&self, weight: Tensor<4>) -> Tensor<4> {
+        let (w, u) = self.operands(weight.clone());
+        let v = unit_rows(u.clone().matmul(w.clone().detach())); // [1, n]
+        let sigma = (u.matmul(w) * v).sum(); // [1]
+        weight / sigma.reshape([1, 1, 1, 1]) // [cout, cin, kh, kw]
+    }
+
+    /// One power iteration on `weight`: u <- W v / |W v|, v = W^T u / |W^T u|.
+    fn iterate(self, weight: Tensor<4>) -> Self {
+        let (w, u) = self.operands(weight.detach());
+        let v = unit_rows(u.matmul(w.clone())); // [1, n]
+        let u = unit_rows(v.matmul(w.transpose())); // [1, cout]
+        let [_, cout] = u.dims();
+        Self {
+            u: self.u.map(|_| u.reshape([cout])),
+        }
+    }
+
+    /// An estimate of W's largest singular value, for tests.
+    pub fn sigma(&self, weight: Tensor<4>) -> Tensor<1> {
+        let (w, u) = self.operands(weight);
+        let v = unit_rows(u.clone().matmul(w.clone())); // [1, n]
+        (u.matmul(w) * v).sum() // [1]
+    }
+}
+
+/// `conv` applied with its weight spectrally normalised when `sn` is on.
+fn conv_forward(conv: &Conv2d, sn: Option<&SpectralNorm>, x: Tensor<4>) -> Tensor<4> {
+    match sn {
+        None => conv.forward(x),
+        Some(sn) => {
+            let mut conv = conv.clone();
+            conv.weight = conv.weight.map(|w| sn.normalise(w));
+            conv.forward(x)
+        }
+    }
+}
+
+/// Strided conv (no bias) + BatchNorm + LeakyReLU, or, with spectral normalisation, a
+/// normalised conv + LeakyReLU (SNGAN's D has no BatchNorm: Miyato et al. 2018, Table 3).
 #[derive(Module, Debug)]
 pub struct DownBlock {
     conv: Conv2d,
-    norm: BatchNorm,
+    norm: Option<BatchNorm>,
+    sn: Option<SpectralNorm>,
 }
 
 impl DownBlock {
-    fn new(cin: usize, cout: usize, device: &Device) -> Self {
+    fn new(cin: usize, cout: usize, sn: Option<&mut Rng>, device: &Device) -> Self {
+        let spectral = sn.map(|rng| SpectralNorm::new(cout, rng, device));
         Self {
             conv: down_conv(cin, cout, false, device),
-            norm: BatchNormConfig::new(cout).init(device),
+            norm: spectral
+                .is_none()
+                .then(|| BatchNormConfig::new(cout).init(device)),
+            sn: spectral,
         }
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        leaky_relu(self.norm.forward(self.conv.forward(x)), LEAKY_SLOPE) // [B, cout, H/2, W/2]
+        let mut x = conv_forward(&self.conv, self.sn.as_ref(), x); // [B, cout, H/2, W/2]
+        if let Some(norm) = &self.norm {
+            x = norm.forward(x); // [B, cout, H/2, W/2]
+        }
+        leaky_relu(x, LEAKY_SLOPE) // [B, cout, H/2, W/2]
+    }
+
+    fn iterate(self) -> Self {
+        let sn = self.sn.map(|sn| sn.iterate(self.conv.weight.val()));
+        Self { sn, ..self }
     }
 }
 
@@ -134,20 +229,54 @@ impl Generator {
 #[derive(Module, Debug)]
 pub struct Discriminator {
     input: Conv2d,
+    input_sn: Option<SpectralNorm>,
     blocks: Vec<DownBlock>,
     out: Conv2d,
+    out_sn: Option<SpectralNorm>,
 }
 
 impl Discriminator {
     /// `images`: [B, channels, size, size] in [-1, 1] -> logits [B].
     pub fn forward(&self, images: Tensor<4>) -> Tensor<1> {
-        let mut x = leaky_relu(self.input.forward(images), LEAKY_SLOPE); // [B, w, S/2, S/2]
+        let x = conv_forward(&self.input, self.input_sn.as_ref(), images); // [B, w, S/2, S/2]
+        let mut x = leaky_relu(x, LEAKY_SLOPE);
         for block in &self.blocks {
             x = block.forward(x); // [B, 2w, S/4, S/4] -> ... -> [B, top, 4, 4]
         }
-        let logits = self.out.forward(x); // [B, 1, 1, 1]
+        let logits = conv_forward(&self.out, self.out_sn.as_ref(), x); // [B, 1, 1, 1]
         let [batch, ..] = logits.dims();
         logits.reshape([batch]) // [B]
+    }
+
+    /// One power iteration for every spectrally normalised layer (none without spectral
+    /// normalisation); the trainer calls it once per step, before D's update.
+    pub fn power_iterate(self) -> Self {
+        let iterate =
+            |sn: Option<SpectralNorm>, conv: &Conv2d| sn.map(|sn| sn.iterate(conv.weight.val()));
+        Self {
+            input_sn: iterate(self.input_sn, &self.input),
+            out_sn: iterate(self.out_sn, &self.out),
+            blocks: self.blocks.into_iter().map(DownBlock::iterate).collect(),
+            ..self
+        }
+    }
+
+    /// Each spectrally normalised layer's current estimate of its weight's largest singular
+    /// value, and the normalised weight's (which should be close to 1), for tests.
+    pub fn spectral_norms(&self) -> Vec<(Tensor<1>, Tensor<1>)> {
+        let mut layers: Vec<(&Conv2d, &SpectralNorm)> = Vec::new();
+        layers.extend(self.input_sn.as_ref().map(|sn| (&self.input, sn)));
+        for b in &self.blocks {
+            layers.extend(b.sn.as_ref().map(|sn| (&b.conv, sn)));
+        }
+        layers.extend(self.out_sn.as_ref().map(|sn| (&self.out, sn)));
+        layers
+            .into_iter()
+            .map(|(conv, sn)| {
+                let w = conv.weight.val();
+                (sn.sigma(w.clone()), sn.sigma(sn.normalise(w)))
+            })
+            .collect()
     }
 }
 
@@ -170,15 +299,25 @@ impl ModelConfig {
             .init(device);
         let generator = Generator { blocks, out }.map(&mut dcgan_init(rng));
 
+        let sn = self.spectral_norm;
         let input = down_conv(self.channels, self.width, true, device);
+        let input_sn = sn.then(|| SpectralNorm::new(self.width, rng, device));
         let mut blocks = Vec::new();
         let mut c = self.width;
         for _ in 1..n {
-            blocks.push(DownBlock::new(c, c * 2, device));
+            blocks.push(DownBlock::new(c, c * 2, sn.then_some(&mut *rng), device));
             c *= 2;
         }
         let out = Conv2dConfig::new([c, 1], [4, 4]).init(device);
-        let discriminator = Discriminator { input, blocks, out }.map(&mut dcgan_init(rng));
+        let out_sn = sn.then(|| SpectralNorm::new(1, rng, device));
+        let discriminator = Discriminator {
+            input,
+            input_sn,
+            blocks,
+            out,
+            out_sn,
+        }
+        .map(&mut dcgan_init(rng));
         Ok((generator, discriminator))
     }
 }

@@ -7,7 +7,6 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
-use burn::config::Config;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor, Transaction};
 use safetensors::{Dtype, SafeTensors, View};
@@ -259,8 +258,7 @@ pub fn load(bytes: &[u8], device: &Device) -> Result<Loaded> {
             get("format_version")?
         )));
     }
-    let model = ModelConfig::load_binary(get("model_config")?.as_bytes())
-        .map_err(|e| bad(format!("model_config is not a valid config: {e}")))?;
+    let model = model_config(get("model_config")?)?;
     model.validate()?; // bounds the allocation below (a `latent = 10^9` config stops here)
     let step_text = get("step")?;
     let step: u64 = step_text
@@ -324,4 +322,23 @@ pub fn load(bytes: &[u8], device: &Device) -> Result<Loaded> {
         discriminator,
         metadata,
     })
+}
+
+/// Parses a file's `model_config`. Settings added after the file was written (such as
+/// `spectral_norm`) are absent from it and take their defaults, which are what such a file's
+/// model used; unknown settings are refused.
+fn model_config(text: &str) -> Result<ModelConfig> {
+    let invalid = |e: serde_json::Error| bad(format!("model_config is not a valid config: {e}"));
+    let mut value: serde_json::Value = serde_json::from_str(text).map_err(invalid)?;
+    let defaults = serde_json::to_value(ModelConfig::new()).map_err(invalid)?;
+    let (Some(fields), Some(defaults)) = (value.as_object_mut(), defaults.as_object()) else {
+        return Err(bad("model_config is not a JSON object"));
+    };
+    if let Some(key) = fields.keys().find(|k| !defaults.contains_key(*k)) {
+        return Err(bad(format!("model_config has an unknown setting `{key}`")));
+    }
+    for (key, default) in defaults {
+        fields.entry(key.clone()).or_insert_with(|| default.clone());
+    }
+    serde_json::from_value(value).map_err(invalid)
 }

@@ -1,7 +1,7 @@
 //! The settings a page (or a CLI) sends, as one flat record with optional fields, resolved into a
 //! dataset and validated model and training configs. Missing fields take the defaults.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::{Loss, ModelConfig, TrainConfig};
 use crate::data::{self, Dataset};
@@ -11,7 +11,7 @@ use crate::error::{GanError, Result};
 pub const DEFAULT_GRID: usize = 36;
 
 /// Settings as the page sends them; unknown fields are refused so a typo is not silently ignored.
-#[derive(Deserialize, Default, Debug, Clone, PartialEq)]
+#[derive(Deserialize, Serialize, Default, Debug, Clone, PartialEq)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct Settings {
     /// A built-in dataset name.
@@ -24,6 +24,8 @@ pub struct Settings {
     pub width: Option<usize>,
     /// "nonsaturating" or "hinge".
     pub loss: Option<String>,
+    /// Spectral normalisation in D.
+    pub spectral_norm: Option<bool>,
     /// Images per batch.
     pub batch: Option<usize>,
     /// Generator learning rate.
@@ -36,6 +38,8 @@ pub struct Settings {
     pub augment: Option<f32>,
     /// Generator EMA decay, 0 (off) to below 1.
     pub ema: Option<f64>,
+    /// Mirror real pictures at random.
+    pub flip: Option<bool>,
     /// Number of fixed-noise samples shown.
     pub grid: Option<usize>,
 }
@@ -72,6 +76,26 @@ pub struct Plan {
 }
 
 impl Settings {
+    /// These settings, with each one not given taken from `fallback`.
+    pub fn or(self, fallback: Settings) -> Settings {
+        Settings {
+            dataset: self.dataset.or(fallback.dataset),
+            image_size: self.image_size.or(fallback.image_size),
+            latent: self.latent.or(fallback.latent),
+            width: self.width.or(fallback.width),
+            loss: self.loss.or(fallback.loss),
+            spectral_norm: self.spectral_norm.or(fallback.spectral_norm),
+            batch: self.batch.or(fallback.batch),
+            lr_g: self.lr_g.or(fallback.lr_g),
+            lr_d: self.lr_d.or(fallback.lr_d),
+            seed: self.seed.or(fallback.seed),
+            augment: self.augment.or(fallback.augment),
+            ema: self.ema.or(fallback.ema),
+            flip: self.flip.or(fallback.flip),
+            grid: self.grid.or(fallback.grid),
+        }
+    }
+
     /// Validates every field and draws the dataset; nothing is allocated on a device.
     pub fn resolve(self) -> Result<Plan> {
         self.resolve_with(None)
@@ -95,7 +119,8 @@ impl Settings {
             .with_image_size(self.image_size.unwrap_or(d.image_size))
             .with_latent(self.latent.unwrap_or(d.latent))
             .with_width(self.width.unwrap_or(d.width))
-            .with_loss(loss);
+            .with_loss(loss)
+            .with_spectral_norm(self.spectral_norm.unwrap_or(d.spectral_norm));
         model.validate()?; // before drawing a dataset of an unsupported size
         let name = self.dataset.as_deref().unwrap_or(data::BUILTIN_NAMES[0]);
         let (dataset, source, preprocessing) = if name == UPLOAD {
@@ -125,7 +150,8 @@ impl Settings {
             .with_lr_d(self.lr_d.unwrap_or(t.lr_d))
             .with_seed(self.seed.unwrap_or(t.seed))
             .with_augment(self.augment.unwrap_or(t.augment))
-            .with_ema(self.ema.unwrap_or(t.ema));
+            .with_ema(self.ema.unwrap_or(t.ema))
+            .with_flip(self.flip.unwrap_or(t.flip));
         train.validate()?;
         let grid = self.grid.unwrap_or(DEFAULT_GRID);
         if !(1..=256).contains(&grid) {

@@ -7,7 +7,7 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Int, Tensor, TensorData, Transaction};
 
-use crate::augment::diff_augment;
+use crate::augment::{diff_augment, random_flip};
 use crate::config::{Loss, ModelConfig, TrainConfig};
 use crate::data::Dataset;
 use crate::error::{GanError, Result};
@@ -288,9 +288,17 @@ impl Trainer {
         let z = noise(&mut self.rng, batch, self.model.latent, &self.device); // [B, latent]
 
         let strength = self.train.augment;
+        // One power iteration per step refines each spectral-norm estimate (a no-op without
+        // spectral normalisation); D's update and G's step both use the refined estimate.
+        self.discriminator = self.discriminator.clone().power_iterate();
         // D step: G's output is detached, so only D gets gradients. D sees every batch, real
         // or fake, through DiffAugment (a no-op at strength 0).
         let fake = self.generator.forward(z.clone()).detach(); // [B, C, S, S]
+        let real = if self.train.flip {
+            random_flip(real, &mut self.rng) // [B, C, S, S]
+        } else {
+            real
+        };
         let real = diff_augment(real, strength, &mut self.rng); // [B, C, S, S]
         let fake = diff_augment(fake, strength, &mut self.rng); // [B, C, S, S]
         let d_real = self.discriminator.forward(real); // [B]

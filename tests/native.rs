@@ -81,12 +81,18 @@ fn reference_dcgan_matches_the_tfjs_benchmark_layers() {
 fn size_estimates_match_real_models_and_refuse_memory_bombs() {
     use burn::module::Module;
     let device = Device::flex();
-    for (size, channels, width, latent) in [(16, 1, 4, 1), (32, 3, 24, 100), (64, 3, 16, 7)] {
+    for (size, channels, width, latent, sn) in [
+        (16, 1, 4, 1, false),
+        (32, 3, 24, 100, false),
+        (64, 3, 16, 7, false),
+        (32, 3, 8, 16, true),
+    ] {
         let cfg = ModelConfig::new()
             .with_image_size(size)
             .with_channels(channels)
             .with_width(width)
-            .with_latent(latent);
+            .with_latent(latent)
+            .with_spectral_norm(sn);
         let (g, d) = cfg.init(&mut Rng::new(1), &device).unwrap();
         assert_eq!(
             cfg.param_count(),
@@ -229,9 +235,13 @@ fn same_seed_same_training_and_other_seed_differs() {
 
 #[test]
 fn discriminator_learns_to_separate_real_from_fake() {
-    for loss in [Loss::NonSaturating, Loss::Hinge] {
+    for (loss, sn) in [
+        (Loss::NonSaturating, false),
+        (Loss::Hinge, false),
+        (Loss::Hinge, true),
+    ] {
         let data = data::builtin("shapes", 16, 5).unwrap();
-        let model = tiny(16, 3).with_loss(loss);
+        let model = tiny(16, 3).with_loss(loss).with_spectral_norm(sn);
         let ticks = train_run(
             model,
             TrainConfig::new().with_batch(16).with_lr_d(1e-3),
@@ -386,6 +396,17 @@ mod model_files {
         for (name, raw) in &a {
             assert_eq!(raw.2, b[name].2, "tensor {name} round-trips bit for bit");
         }
+        // A file written before a setting existed loads with that setting's default.
+        let (tensors, mut meta) = parts(&bytes);
+        let mut config: serde_json::Value = serde_json::from_str(&meta["model_config"]).unwrap();
+        config
+            .as_object_mut()
+            .unwrap()
+            .remove("spectral_norm")
+            .unwrap();
+        meta.insert("model_config".into(), config.to_string());
+        let older = modelfile::load(&write(&tensors, meta), &Device::flex()).unwrap();
+        assert_eq!(older.model, tiny(16, 1));
         // Without D the file is smaller and loads without one.
         let (g_only, _) = trained_file(false);
         assert!(g_only.len() < bytes.len());
@@ -464,6 +485,14 @@ mod model_files {
             "model_config",
             Some(&bomb.to_string()),
             "latent",
+        );
+        let mut unknown: serde_json::Value = serde_json::from_str(&meta["model_config"]).unwrap();
+        unknown["dropout"] = 0.5.into();
+        with_meta(
+            "unknown config setting",
+            "model_config",
+            Some(&unknown.to_string()),
+            "unknown setting `dropout`",
         );
         with_meta("bad step", "step", Some("soon"), "step");
         let mut with_tensors =
@@ -702,4 +731,98 @@ async fn modelfile_tensors(g: &gan_playground::model::Generator) -> Vec<(String,
         .collect();
     out.sort_by(|x, y| x.0.cmp(&y.0));
     out
+}
+
+/// The largest singular value of `w` seen as a `[rows, len / rows]` matrix, by 300 power
+/// iterations in f64 from an all-ones start (independent of the model's estimate).
+fn top_singular_value(w: &[f32], rows: usize) -> f64 {
+    let cols = w.len() / rows;
+    let at = |r: usize, c: usize| f64::from(w[r * cols + c]);
+    let mut v = vec![1.0f64; cols];
+    let mut sigma = 0.0;
+    for _ in 0..300 {
+        let u: Vec<f64> = (0..rows)
+            .map(|r| (0..cols).map(|c| at(r, c) * v[c]).sum())
+            .collect();
+        let next: Vec<f64> = (0..cols)
+            .map(|c| (0..rows).map(|r| at(r, c) * u[r]).sum())
+            .collect();
+        let norm = next.iter().map(|x| x * x).sum::<f64>().sqrt();
+        sigma = norm.sqrt(); // |W^T W v| -> sigma^2 for a unit v
+        v = next.iter().map(|x| x / norm).collect();
+    }
+    sigma
+}
+
+#[test]
+fn spectral_norm_bounds_each_layers_top_singular_value() {
+    use gan_playground::model::Discriminator;
+    let cfg = tiny(16, 3).with_spectral_norm(true);
+    let device = Device::flex();
+    let (g, d) = cfg.init(&mut Rng::new(4), &device).unwrap();
+    let read = |t: Tensor<1>| t.into_data().try_to_vec::<f32>().unwrap()[0];
+    let norms = |d: &Discriminator| -> Vec<(f32, f32)> {
+        d.spectral_norms()
+            .into_iter()
+            .map(|(s, n)| (read(s), read(n)))
+            .collect()
+    };
+    // The true values, from the weights as a model file holds them.
+    let truth = |d: &Discriminator| -> Vec<f64> {
+        let bytes =
+            pollster::block_on(gan_playground::modelfile::save(&cfg, 0, &g, Some(d), &[])).unwrap();
+        let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let mut names: Vec<String> = file
+            .names()
+            .into_iter()
+            .filter(|n| n.starts_with("discriminator.") && n.ends_with("conv.weight"))
+            .map(String::from)
+            .collect();
+        names.sort();
+        let mut layers = vec!["discriminator.input.weight".to_string()];
+        layers.extend(names);
+        layers.push("discriminator.out.weight".into());
+        layers
+            .iter()
+            .map(|n| {
+                let v = file.tensor(n).unwrap();
+                let w: Vec<f32> = v
+                    .data()
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect();
+                top_singular_value(&w, v.shape()[0])
+            })
+            .collect()
+    };
+    assert_eq!(norms(&d).len(), 3, "input, one block, output");
+    let mut d = d;
+    for _ in 0..30 {
+        d = d.power_iterate();
+    }
+    for ((estimate, normalised), truth) in norms(&d).into_iter().zip(truth(&d)) {
+        assert!(
+            (f64::from(estimate) - truth).abs() < 0.01 * truth,
+            "power iteration finds sigma: {estimate} vs {truth}"
+        );
+        assert!(
+            (normalised - 1.0).abs() < 0.01,
+            "the normalised weight has sigma 1: {normalised}"
+        );
+    }
+    // While D trains (one power iteration per step), every layer stays at sigma <= ~1, though
+    // its raw weights grow.
+    let data = data::builtin("shapes", 16, 5).unwrap();
+    let train = TrainConfig::new().with_batch(8).with_lr_d(1e-3);
+    let mut t = Trainer::new(cfg.clone().with_loss(Loss::Hinge), train, &data, 4, &device).unwrap();
+    pollster::block_on(t.run(40)).unwrap();
+    let file = pollster::block_on(t.save(true, &[])).unwrap();
+    let loaded = gan_playground::modelfile::load(&file, &device).unwrap();
+    let trained = loaded.discriminator.unwrap();
+    for (estimate, normalised) in norms(&trained) {
+        assert!(
+            normalised < 1.05 && normalised > 0.8,
+            "after 40 steps: sigma of W/sigma is {normalised} (raw estimate {estimate})"
+        );
+    }
 }

@@ -266,6 +266,11 @@ fn the_cli_trains_on_a_folder_samples_resumes_and_refuses_bad_input() {
         err.contains("7 pictures from 13 files (5 skipped, 1 duplicates dropped)"),
         "{err}"
     );
+    // 7 pictures get the tiny-set recipe, with the batch given on the command line.
+    assert!(
+        err.contains("recipe: Tiny set (under 100 pictures); 7 pictures, batch 4, hinge loss, spectral norm on, DiffAugment 1, flip on, EMA 0.999"),
+        "{err}"
+    );
 
     let (ok, info, err) = gan(&["info", m]);
     assert!(ok, "{err}");
@@ -275,6 +280,10 @@ fn the_cli_trains_on_a_folder_samples_resumes_and_refuses_bad_input() {
         "{info}"
     );
     assert!(info.contains(r#""fit":"pad""#), "{info}");
+    assert!(
+        info.contains(r#""spectral_norm": true"#) && info.contains(r#""flip": true"#),
+        "the recipe travels in the file: {info}"
+    );
     assert!(
         info.contains("step: 3") && info.contains("discriminator included: yes"),
         "{info}"
@@ -345,6 +354,10 @@ fn the_cli_trains_on_a_folder_samples_resumes_and_refuses_bad_input() {
             "`batch` = 1",
         ),
         (vec!["train", "/no/such/folder"], "readable folder"),
+        (
+            vec!["train", "--builtin", "glyphs", "--recipe", "huge"],
+            "auto, tiny, small, large or reference",
+        ),
     ] {
         let (ok, _, err) = gan(&args);
         assert!(!ok, "{args:?} should fail");

@@ -25,7 +25,9 @@ function settings() {
     lrD: Number($('lr-d').value),
     loss: $('loss').value,
     seed: Number($('seed').value),
+    spectralNorm: $('spectral-norm').checked,
     augment: Number($('augment').value),
+    flip: $('flip').checked,
     ema: Number($('ema').value),
     grid: 36,
   };
@@ -34,7 +36,54 @@ function settings() {
 // Tests and shared links may preset any setting: ?batch=8&width=8&imageSize=16
 const inputFor = { dataset: 'dataset', imageSize: 'image-size', batch: 'batch', width: 'width', latent: 'latent',
   lrG: 'lr-g', lrD: 'lr-d', loss: 'loss', seed: 'seed', augment: 'augment', ema: 'ema', backend: 'backend-choice', sampleSeed: 'sample-seed', truncation: 'truncation' };
-for (const [key, id] of Object.entries(inputFor)) if (params.has(key)) $(id).value = params.get(key);
+const BUILTIN_COUNT = 512; // pictures in each built-in set (data.rs)
+const checkboxFor = { spectralNorm: 'spectral-norm', flip: 'flip' };
+function setControl(key, value) {
+  if (checkboxFor[key]) $(checkboxFor[key]).checked = value === true || value === 'true';
+  else $(inputFor[key]).value = String(value);
+}
+for (const key of [...Object.keys(inputFor), ...Object.keys(checkboxFor)]) if (params.has(key)) setControl(key, params.get(key));
+if (params.has('recipe')) $('recipe').value = params.get('recipe');
+
+// Recipes (recipe.rs) fill the training controls from the number of pictures; the user may
+// change any of them, which makes the recipe "custom" until one is chosen again. Settings given
+// in the address always win.
+const recipeKeys = ['batch', 'width', 'loss', 'spectralNorm', 'lrG', 'lrD', 'augment', 'flip', 'ema'];
+let recipeShown = null;
+function datasetCount() {
+  return $('dataset').value === 'upload' ? pictureCount : BUILTIN_COUNT;
+}
+function requestRecipe() {
+  if (ready && $('recipe').value !== 'custom') worker.postMessage({ type: 'recipe', name: $('recipe').value, count: datasetCount() });
+}
+function applyRecipe(msg) {
+  if ($('recipe').value === 'custom' || $('step-count').dataset.model === 'yes') return;
+  recipeShown = msg;
+  for (const key of recipeKeys) {
+    const value = msg.settings[key];
+    if (value !== undefined && value !== null && !params.has(key)) setControl(key, value);
+  }
+  let note = $('recipe').value === 'auto' ? `Automatic for ${datasetCount()} pictures: ${msg.label}` : msg.label;
+  if ($('backend').dataset.backend === 'cpu') {
+    // The CPU is far slower: start smaller, never over what the address preset.
+    for (const [key, most] of [['batch', 16], ['width', 16]]) {
+      if (!params.has(key) && Number($(inputFor[key]).value) > most) setControl(key, most);
+    }
+    note += '; smaller batch and width on the CPU';
+  }
+  $('recipe-note').textContent = `${note}. Change any setting below to make it your own.`;
+}
+for (const key of recipeKeys) {
+  const id = inputFor[key] || checkboxFor[key];
+  $(id).addEventListener('change', () => {
+    $('recipe').value = 'custom';
+    $('recipe-note').textContent = 'Custom settings: choose a recipe to start from one again.';
+  });
+}
+$('recipe').onchange = () => {
+  if ($('recipe').value === 'custom') $('recipe-note').textContent = 'Custom settings: choose a recipe to start from one again.';
+  else requestRecipe();
+};
 
 function notice(text, kind) {
   $('notice').hidden = !text;
@@ -140,17 +189,17 @@ const onMessage = {
     $('backend').dataset.backend = msg.backend;
     if (msg.notice) notice(msg.notice);
     if (msg.backend === 'cpu' && !cpuDefaultsApplied) {
-      // The CPU is far slower: start smaller, once, and never over what the address preset.
+      // The CPU is far slower: start at 16 px, once, unless the address set a size.
       cpuDefaultsApplied = true;
-      for (const [id, key, value] of [['batch', 'batch', 16], ['width', 'width', 16], ['image-size', 'imageSize', 16]]) {
-        if (!params.has(key)) $(id).value = value;
-      }
+      if (!params.has('imageSize')) $('image-size').value = '16';
     }
     requestPreview();
+    requestRecipe();
     sendDraw();
     if (params.has('model') && !modelUrlLoaded) { modelUrlLoaded = true; loadModelUrl(params.get('model')); }
     updateButtons();
   },
+  recipe(msg) { applyRecipe(msg); },
   preview(msg) {
     if ($('dataset').value === 'upload') return;
     draw('preview', msg); $('preview-caption').textContent = `Real images: ${$('dataset').selectedOptions[0].text}`; },
@@ -330,6 +379,7 @@ Object.assign(onMessage, {
     $('picture-messages-box').hidden = false;
   },
   'pictures-preview'(msg) {
+    if (pictureCount !== msg.count && $('dataset').value === 'upload') { pictureCount = msg.count; requestRecipe(); }
     pictureCount = msg.count;
     $('cancel-pictures').hidden = true;
     $('clear-pictures').hidden = false;
@@ -350,6 +400,7 @@ Object.assign(onMessage, {
   },
   'pictures-empty'(msg) {
     pictureCount = 0;
+    if ($('dataset').value === 'upload') requestRecipe();
     $('clear-pictures').hidden = true;
     if (msg.cleared) { $('upload-status').hidden = true; clearPictureMessages(); }
     if ($('dataset').value !== 'upload') return;
@@ -464,7 +515,7 @@ $('sample-seed').onchange = sendDraw;
 $('truncation').onchange = sendDraw;
 $('new-samples').onclick = () => { $('sample-seed').value = String(Number($('sample-seed').value) + 1); sendDraw(); };
 $('restart').onclick = () => { notice(null); startWorker(); };
-$('dataset').onchange = () => { $('preview').classList.remove('removable'); requestPreview(); };
+$('dataset').onchange = () => { $('preview').classList.remove('removable'); requestPreview(); requestRecipe(); };
 $('image-size').onchange = () => (pictureCount ? preparationChanged() : requestPreview());
 $('backend-choice').onchange = startWorker;
 

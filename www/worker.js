@@ -1,6 +1,6 @@
 // The training worker: owns the one wasm instance (Burn on WebGPU, or Flex on the CPU) and talks
-// to the page with small typed messages. Page -> worker: init, preview, start, pause, resume,
-// reset, step, settings, draw, load, save, crash (self-test). Worker -> page: ready, preview,
+// to the page with small typed messages. Page -> worker: init, preview, recipe, start, pause,
+// resume, reset, step, settings, draw, load, save, crash (self-test). Worker -> page: ready, recipe, preview,
 // model, loaded, state, progress, samples, model-file, error, fatal.
 import init, * as gan from './pkg/gan_playground.js';
 
@@ -229,6 +229,7 @@ const handlers = {
     try { await boot(msg.backend); } catch (e) { fatal(`The training core failed to start: ${e.message || e}`); }
   },
   async preview(msg) { sendPicture('preview', gan.dataset_preview(msg.dataset, msg.imageSize, 32), { dataset: msg.dataset }); },
+  async recipe(msg) { post({ type: 'recipe', ...gan.recipe(msg.name, msg.count) }); },
   async settings(msg) { settings = { ...settings, ...msg.settings }; },
   async start(msg) {
     if (msg.settings) settings = msg.settings;

@@ -8,11 +8,12 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use burn::tensor::Device;
 use clap::{Parser, Subcommand, ValueEnum};
-use gan_playground::config::{Loss, ModelConfig, TrainConfig};
+use gan_playground::config::Loss;
 use gan_playground::preprocess::{Fit, Preprocess};
+use gan_playground::recipe::Recipe;
 use gan_playground::render::grid_from_nchw;
 use gan_playground::sample::{self, Draw};
-use gan_playground::settings::DEFAULT_GRID;
+use gan_playground::settings::{DEFAULT_GRID, Settings, UPLOAD, Uploaded};
 use gan_playground::train::Trainer;
 use gan_playground::{GanError, data, decode, modelfile};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -38,6 +39,8 @@ enum Backend {
     Cpu,
 }
 
+// Parsed once per run, so the size of the train variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Train on a folder of pictures (or a built-in set) and write a model file.
@@ -68,34 +71,44 @@ enum Command {
         /// Background for transparent pixels and padding, as #rrggbb.
         #[arg(long, default_value = "#ffffff")]
         background: String,
-        /// Images per batch.
-        #[arg(long, default_value_t = 64)]
-        batch: usize,
-        /// Network width (channels of the widest-resolution layer).
-        #[arg(long, default_value_t = 64)]
-        width: usize,
+        /// Starting settings: auto (from the number of pictures), tiny, small, large or
+        /// reference (the benchmark DCGAN). Each flag below overrides its recipe value.
+        #[arg(long, default_value = "auto")]
+        recipe: String,
+        /// Images per batch [recipe: 16 tiny, 32 small, 64 large].
+        #[arg(long)]
+        batch: Option<usize>,
+        /// Network width, channels of the widest-resolution layer [recipe: 32; reference 64].
+        #[arg(long)]
+        width: Option<usize>,
         /// Latent size.
         #[arg(long, default_value_t = 100)]
         latent: usize,
-        /// Loss: nonsaturating or hinge.
-        #[arg(long, default_value = "nonsaturating")]
-        loss: String,
-        /// Generator learning rate.
-        #[arg(long, default_value_t = 2e-4)]
-        lr_g: f64,
-        /// Discriminator learning rate.
-        #[arg(long, default_value_t = 2e-4)]
-        lr_d: f64,
+        /// Loss: nonsaturating or hinge [recipe: hinge; reference nonsaturating].
+        #[arg(long)]
+        loss: Option<String>,
+        /// Spectral normalisation in the discriminator [recipe: true; reference false].
+        #[arg(long)]
+        spectral_norm: Option<bool>,
+        /// Generator learning rate [recipe: 2e-4].
+        #[arg(long)]
+        lr_g: Option<f64>,
+        /// Discriminator learning rate [recipe: 2e-4].
+        #[arg(long)]
+        lr_d: Option<f64>,
         /// Seed for weights, noise and batch order.
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// DiffAugment strength, 0 (off) to 1. Default: 1 below 1,000 pictures, else 0
-        /// (Zhao et al. 2020 found it helps most on small sets).
+        /// DiffAugment strength, 0 (off) to 1 [recipe: 1 below 1,000 pictures, else 0].
         #[arg(long)]
         augment: Option<f32>,
-        /// Decay of the generator's moving average that samples and the file use; 0 turns it off.
-        #[arg(long, default_value_t = 0.999)]
-        ema: f64,
+        /// Mirror pictures at random [recipe: true below 1,000 pictures].
+        #[arg(long)]
+        flip: Option<bool>,
+        /// Decay of the generator's moving average that samples and the file use; 0 turns it
+        /// off [recipe: 0.999; reference 0].
+        #[arg(long)]
+        ema: Option<f64>,
         /// Leave the discriminator out of the file (smaller; it cannot go on training).
         #[arg(long)]
         no_discriminator: bool,
@@ -244,40 +257,46 @@ fn run(command: Command) -> Result<(), CliError> {
             gray,
             fit,
             background,
+            recipe,
             batch,
             width,
             latent,
             loss,
+            spectral_norm,
             lr_g,
             lr_d,
             seed,
             augment,
+            flip,
             ema,
             no_discriminator,
             title,
             samples,
             backend,
         } => {
-            let loss = match loss.as_str() {
-                "nonsaturating" => Loss::NonSaturating,
-                "hinge" => Loss::Hinge,
-                other => {
-                    return Err(GanError::InvalidConfig {
-                        field: "loss",
-                        value: other.into(),
-                        allowed: "nonsaturating or hinge",
-                    }
-                    .into());
-                }
+            let flags = Settings {
+                batch,
+                width,
+                latent: Some(latent),
+                loss,
+                spectral_norm,
+                lr_g,
+                lr_d,
+                seed: Some(seed),
+                augment,
+                flip,
+                ema,
+                ..Settings::default()
             };
-            let train = TrainConfig::new()
-                .with_batch(batch)
-                .with_lr_g(lr_g)
-                .with_lr_d(lr_d)
-                .with_seed(seed)
-                .with_augment(augment.unwrap_or(0.0))
-                .with_ema(ema);
-            train.validate()?;
+            let fixed = (recipe != "auto")
+                .then(|| {
+                    Recipe::parse(&recipe).ok_or(GanError::InvalidConfig {
+                        field: "recipe",
+                        value: recipe.clone(),
+                        allowed: "auto, tiny, small, large or reference",
+                    })
+                })
+                .transpose()?;
             let resumed = match &resume {
                 Some(path) => Some(std::fs::read(path).map_err(io("read", path))?),
                 None => None,
@@ -332,21 +351,46 @@ fn run(command: Command) -> Result<(), CliError> {
                     ));
                 }
             };
-            let strength = augment.unwrap_or(if dataset.len() < 1000 { 1.0 } else { 0.0 });
-            let train = train.with_augment(strength);
-            eprintln!("DiffAugment strength {strength}");
+            let recipe = fixed.unwrap_or(Recipe::for_count(dataset.len()));
+            let plan = Settings {
+                dataset: Some(UPLOAD.into()),
+                image_size: Some(size),
+                grid: Some(DEFAULT_GRID),
+                ..flags.or(recipe.settings())
+            }
+            .resolve_with(Some(Uploaded {
+                dataset,
+                source,
+                preprocessing,
+            }))?;
+            let t = &plan.train;
+            eprintln!(
+                "recipe: {}; {} pictures, batch {}, {} loss, spectral norm {}, DiffAugment {}, flip {}, EMA {}",
+                recipe.label(),
+                plan.dataset.len(),
+                t.batch,
+                if plan.model.loss == Loss::Hinge {
+                    "hinge"
+                } else {
+                    "non-saturating"
+                },
+                if plan.model.spectral_norm {
+                    "on"
+                } else {
+                    "off"
+                },
+                t.augment,
+                if t.flip { "on" } else { "off" },
+                t.ema
+            );
             let mut trainer = match resumed {
-                Some(loaded) => Trainer::resume(loaded, train, &dataset, DEFAULT_GRID, &device)?,
-                None => {
-                    let model = ModelConfig::new()
-                        .with_image_size(size)
-                        .with_channels(dataset.channels)
-                        .with_latent(latent)
-                        .with_width(width)
-                        .with_loss(loss);
-                    Trainer::new(model, train, &dataset, DEFAULT_GRID, &device)?
+                // A resumed model keeps its architecture; the training settings apply.
+                Some(loaded) => {
+                    Trainer::resume(loaded, plan.train, &plan.dataset, plan.grid, &device)?
                 }
+                None => Trainer::new(plan.model, plan.train, &plan.dataset, plan.grid, &device)?,
             };
+            let (dataset, source, preprocessing) = (plan.dataset, plan.source, plan.preprocessing);
             let before = pollster::block_on(trainer.quality())?;
             let bar = ProgressBar::new(steps);
             bar.set_style(

@@ -14,6 +14,7 @@ use wasm_bindgen_futures::future_to_promise;
 
 use crate::config::ModelConfig;
 use crate::error::GanError;
+use crate::recipe::Recipe;
 use crate::render::{Rgba, grid_from_nhwc};
 use crate::settings::{Plan, Settings, Uploaded};
 use crate::{data, parity};
@@ -153,6 +154,33 @@ pub fn dataset_preview(name: &str, size: usize, count: usize) -> Result<Picture,
     Ok(Picture {
         rgba: grid_from_nhwc(&set.pixels, size, set.channels, 8),
     })
+}
+
+#[derive(Serialize)]
+struct RecipeView {
+    name: Recipe,
+    label: &'static str,
+    settings: Settings,
+}
+
+/// The recipe `name` ("auto": the one for `count` pictures) as `{name, label, settings}`, the
+/// settings in the page's field names.
+#[wasm_bindgen]
+pub fn recipe(name: &str, count: usize) -> Result<JsValue, JsValue> {
+    let recipe = match name {
+        "auto" => Recipe::for_count(count),
+        other => Recipe::parse(other).ok_or(GanError::InvalidConfig {
+            field: "recipe",
+            value: other.into(),
+            allowed: "auto, tiny, small, large or reference",
+        })?,
+    };
+    let view = RecipeView {
+        name: recipe,
+        label: recipe.label(),
+        settings: recipe.settings(),
+    };
+    serde_wasm_bindgen::to_value(&view).map_err(|e| JsError::new(&e.to_string()).into())
 }
 
 #[derive(Serialize)]

@@ -129,7 +129,8 @@ test('Reset clears the model and unlocks the settings', { timeout: 120_000 }, as
 
 test('Step once then Train at once: the ticks queue, no error', { timeout: 300_000 }, async () => {
   await page.getByRole('button', { name: 'Step once', exact: true }).click();
-  await page.getByRole('button', { name: 'Train', exact: true }).click();
+  // At once: by id, since the button reads "Resume" as soon as the model exists.
+  await page.locator('#train').click();
   await page.waitForFunction(() => Number(document.getElementById('step-count').textContent) >= 3, null, { timeout: 300_000 });
   await page.getByRole('button', { name: 'Pause', exact: true }).click();
   await page.waitForFunction(() => document.getElementById('pause').disabled);
