@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use image::{ImageReader, Limits};
 
+use crate::archive::{self, Archive, is_zip};
 use crate::data::Dataset;
 use crate::error::{GanError, Result};
 use crate::preprocess::{Builder, Picture, Preprocess};
@@ -108,7 +109,7 @@ pub fn files(dir: &Path) -> Result<(Vec<PathBuf>, Vec<GanError>)> {
 pub struct Folder {
     /// The usable pictures, preprocessed.
     pub dataset: Dataset,
-    /// Files read.
+    /// Files read, counting each picture inside an archive.
     pub files: usize,
     /// Skipped files, each with its reason.
     pub skipped: Vec<GanError>,
@@ -116,34 +117,80 @@ pub struct Folder {
     pub duplicates: usize,
 }
 
-/// Loads every picture under `dir` with `prep`; bad files are skipped and reported. Each picture
-/// is preprocessed as soon as it is decoded, so only the small copies are kept.
+/// Loads every picture under `dir` (a folder, or one `.zip` archive) with `prep`, opening the
+/// `.zip` archives found on the way; bad files are skipped and reported. Each picture is
+/// preprocessed as soon as it is decoded, so only the small copies are kept.
 pub fn folder(dir: &Path, prep: &Preprocess) -> Result<Folder> {
-    let (paths, mut skipped) = files(dir)?;
+    let (paths, mut skipped) = if dir.is_file() && is_zip(&dir.to_string_lossy()) {
+        (vec![dir.to_path_buf()], Vec::new())
+    } else {
+        files(dir)?
+    };
+    let root = if dir.is_file() {
+        dir.parent().unwrap_or(dir)
+    } else {
+        dir
+    };
     let mut builder = Builder::new(*prep)?;
-    let mut duplicates = 0;
+    let (mut duplicates, mut files) = (0, 0);
+    let mut take = |result: Result<Decoded>, skipped: &mut Vec<GanError>| match result
+        .and_then(|d| builder.push(&d.picture()))
+    {
+        Ok(None) => {}
+        Ok(Some(_)) => duplicates += 1,
+        Err(e) => skipped.push(e),
+    };
     for path in &paths {
-        let name = path.strip_prefix(dir).unwrap_or(path).display().to_string();
+        let name = path
+            .strip_prefix(root)
+            .unwrap_or(path)
+            .display()
+            .to_string();
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let read = || {
+            std::fs::read(path).map_err(|e| GanError::BadImage {
+                name: name.clone(),
+                problem: format!("cannot be read: {e}"),
+            })
+        };
+        if is_zip(&name) {
+            let opened = archive::check_size(&name, size)
+                .and_then(|()| read())
+                .and_then(|bytes| Archive::open(&name, bytes));
+            let mut zip = match opened {
+                Ok(zip) => zip,
+                Err(e) => {
+                    files += 1;
+                    skipped.push(e);
+                    continue;
+                }
+            };
+            for i in 0..zip.len() {
+                match zip.entry(i) {
+                    Ok(None) => {}
+                    Ok(Some(entry)) => {
+                        files += 1;
+                        take(decode(&entry.name, &entry.bytes), &mut skipped);
+                    }
+                    Err(e) => {
+                        files += 1;
+                        skipped.push(e);
+                    }
+                }
+            }
+            continue;
+        }
+        files += 1;
         let result = if let Some(e) = too_large(&name, size) {
             Err(e) // refused before reading it into memory
         } else {
-            std::fs::read(path)
-                .map_err(|e| GanError::BadImage {
-                    name: name.clone(),
-                    problem: format!("cannot be read: {e}"),
-                })
-                .and_then(|bytes| decode(&name, &bytes))
+            read().and_then(|bytes| decode(&name, &bytes))
         };
-        match result.and_then(|d| builder.push(&d.picture())) {
-            Ok(None) => {}
-            Ok(Some(_)) => duplicates += 1,
-            Err(e) => skipped.push(e),
-        }
+        take(result, &mut skipped);
     }
     Ok(Folder {
         dataset: builder.finish(),
-        files: paths.len(),
+        files,
         skipped,
         duplicates,
     })

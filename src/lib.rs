@@ -2,6 +2,7 @@
 //! with procedural datasets, an async training loop and sample-grid rendering. Everything here
 //! compiles and is tested natively; `web` is the thin wasm boundary.
 
+pub mod archive;
 pub mod augment;
 pub mod config;
 pub mod data;

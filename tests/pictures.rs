@@ -646,3 +646,110 @@ mod quality {
         }
     }
 }
+
+/// Writes `entries` (name, bytes) into a zip at `path`, Deflate-compressed.
+fn write_zip(path: &Path, entries: &[(String, Vec<u8>)]) {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .large_file(true);
+    for (name, bytes) in entries {
+        if name.ends_with('/') {
+            zip.add_directory(name.as_str(), options).unwrap();
+        } else {
+            zip.start_file(name.as_str(), options).unwrap();
+            zip.write_all(bytes).unwrap();
+        }
+    }
+    zip.finish().unwrap();
+}
+
+#[test]
+fn a_zip_archive_loads_like_a_folder_and_bombs_are_named_and_skipped() {
+    let dir = scratch("zip");
+    let pics = dir.join("pictures");
+    std::fs::create_dir(&pics).unwrap();
+    let bad = picture_folder(&pics);
+    let (paths, _) = decode::files(&pics).unwrap();
+    let mut entries: Vec<(String, Vec<u8>)> = paths
+        .iter()
+        .map(|p| {
+            let name = p.strip_prefix(&pics).unwrap().display().to_string();
+            (name, std::fs::read(p).unwrap())
+        })
+        .collect();
+    // What macOS adds, and folders: skipped without a message.
+    entries.push(("more/".into(), vec![]));
+    entries.push(("__MACOSX/._a0.png".into(), b"resource fork".to_vec()));
+    entries.push((".DS_Store".into(), b"junk".to_vec()));
+    entries.push(("more/._b.jpg".into(), b"junk".to_vec()));
+    // A bomb entry: 200 MB of zeros deflate to ~200 KB.
+    entries.push(("bomb.png".into(), vec![0; 200 << 20]));
+    entries.push(("inner.zip".into(), b"PK\x03\x04 not opened".to_vec()));
+    entries.push(("liar.png".into(), vec![7; 1 << 20]));
+    let zip_path = dir.join("set.zip");
+    write_zip(&zip_path, &entries);
+    // liar.png's headers declare 1,000 bytes; it inflates to 1 MB.
+    let mut bytes = std::fs::read(&zip_path).unwrap();
+    let name = b"liar.png";
+    for (signature, size_at) in [(b"PK\x03\x04", 22), (b"PK\x01\x02", 24)] {
+        let header = (0..bytes.len() - 46)
+            .find(|&i| {
+                &bytes[i..i + 4] == signature && {
+                    let name_at = if size_at == 22 { i + 30 } else { i + 46 };
+                    bytes[name_at..].starts_with(name)
+                }
+            })
+            .unwrap();
+        bytes[header + size_at..header + size_at + 4].copy_from_slice(&1000u32.to_le_bytes());
+    }
+    std::fs::write(&zip_path, &bytes).unwrap();
+
+    let f = decode::folder(&zip_path, &prep(16, 3, Fit::Crop)).unwrap();
+    assert_eq!(f.dataset.len(), 7, "the same 7 pictures as the folder");
+    assert_eq!(f.duplicates, 1);
+    let reason = |name: &str| {
+        f.skipped
+            .iter()
+            .find(|e| matches!(e, GanError::BadImage { name: n, .. } if n == &format!("set.zip/{name}")))
+            .unwrap_or_else(|| panic!("{name} is reported: {:?}", f.skipped))
+            .to_string()
+    };
+    for (name, why) in bad {
+        assert!(reason(name).contains(why), "{}", reason(name));
+    }
+    assert!(
+        reason("bomb.png").contains("unpacks to 200 MB"),
+        "{}",
+        reason("bomb.png")
+    );
+    assert!(reason("inner.zip").contains("archive inside an archive"));
+    assert!(
+        reason("liar.png").contains("more than its header declares")
+            || reason("liar.png").contains("damaged"),
+        "{}",
+        reason("liar.png")
+    );
+    assert_eq!(f.skipped.len(), 5 + 3, "{:?}", f.skipped);
+
+    // Archives that cannot be opened are one message each.
+    let text = dir.join("notes.zip");
+    std::fs::write(&text, "not an archive").unwrap();
+    let f = decode::folder(&text, &prep(16, 3, Fit::Crop)).unwrap();
+    assert!(
+        f.skipped[0]
+            .to_string()
+            .contains("notes.zip: not a readable zip archive")
+    );
+    let many = dir.join("many.zip");
+    let names: Vec<(String, Vec<u8>)> =
+        (0..100_001).map(|i| (format!("{i}.png"), vec![])).collect();
+    write_zip(&many, &names);
+    let f = decode::folder(&many, &prep(16, 3, Fit::Crop)).unwrap();
+    assert!(
+        f.skipped[0].to_string().contains("declares 100001 entries"),
+        "{:?}",
+        f.skipped
+    );
+}

@@ -173,20 +173,57 @@ async function exclusive(work) {
 // is reported by name and skipped; the rest load. One load at a time; Cancel stops it.
 const HEADER_BYTES = 64 * 1024;
 
-async function decode(file) {
-  const head = new Uint8Array(await file.slice(0, HEADER_BYTES).arrayBuffer());
-  gan.Upload.check(file.name, file.size, head); // throws with the reason, before decoding
+async function decode(name, blob) {
+  const head = new Uint8Array(await blob.slice(0, HEADER_BYTES).arrayBuffer());
+  gan.Upload.check(name, blob.size, head); // throws with the reason, before decoding
   let bitmap;
   try {
-    bitmap = await createImageBitmap(file, { premultiplyAlpha: 'none', colorSpaceConversion: 'none' });
+    bitmap = await createImageBitmap(blob, { premultiplyAlpha: 'none', colorSpaceConversion: 'none' });
   } catch {
-    throw new Error(`skipped ${file.name}: damaged or unsupported picture (the browser could not decode it)`);
+    throw new Error(`skipped ${name}: damaged or unsupported picture (the browser could not decode it)`);
   }
   const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
   const g = canvas.getContext('2d', { willReadFrequently: true });
   g.drawImage(bitmap, 0, 0);
   bitmap.close();
   return g.getImageData(0, 0, canvas.width, canvas.height);
+}
+
+const isZip = (file) => /\.zip$/i.test(file.name);
+
+// The picture files behind `items` (Files, .zip Files, or {file, entry} kept from an archive),
+// one at a time: {name, blob, source} (source is kept to prepare the picture again), {name,
+// error}, or {skip} for an archive's folders and macOS metadata. An archive is read into the
+// core once and its entries inflated one by one; `grow(n)` is told it holds n more files.
+async function* pictureFiles(items, grow) {
+  let open = null; // { file, archive }
+  try {
+    for (const item of items) {
+      const file = item.file || item;
+      if (item.entry === undefined && !isZip(file)) { yield { name: file.name, blob: file, source: file }; continue; }
+      if (!open || open.file !== file) {
+        if (open) { open.archive.free(); open = null; }
+        try {
+          gan.Archive.check(file.name, file.size);
+          open = { file, archive: new gan.Archive(file.name, new Uint8Array(await file.arrayBuffer())) };
+        } catch (e) { yield { name: file.name, error: e.message || String(e) }; continue; }
+      }
+      const whole = item.entry === undefined;
+      if (whole) grow(open.archive.count - 1);
+      for (const entry of whole ? open.archive.count ? [...Array(open.archive.count).keys()] : [] : [item.entry]) {
+        let e;
+        try {
+          e = open.archive.entry(entry);
+        } catch (err) { yield { name: file.name, error: err.message || String(err) }; continue; }
+        if (!e) { yield { skip: true }; continue; }
+        const picture = { name: e.name, blob: new Blob([e.bytes]), source: { file, entry } };
+        e.free();
+        yield picture;
+      }
+    }
+  } finally {
+    if (open) open.archive.free();
+  }
 }
 
 function sendUploadPreview(extra) {
@@ -201,18 +238,22 @@ async function addPictures(files, prep) {
     upload = fresh;
   }
   uploadCancel = false;
-  const total = files.length;
+  let total = files.length;
   let done = 0, added = 0, duplicates = 0, last = 0;
-  for (const file of files) {
+  for await (const f of pictureFiles(files, (n) => { total += n; })) {
     if (uploadCancel) break;
-    try {
-      const image = await decode(file);
-      if (upload.add(file.name, image.width, image.height, new Uint8Array(image.data.buffer))) {
-        added++;
-        uploadFiles.push(file); // index i here is picture i in the set
-      } else { duplicates++; post({ type: 'picture-message', name: file.name, message: `${file.name}: a duplicate of a picture already added; dropped` }); }
-    } catch (e) {
-      post({ type: 'picture-message', name: file.name, message: e.message || String(e) });
+    if (f.skip) { total--; continue; } // not a file anyone chose: no count, no message
+    if (f.error) post({ type: 'picture-message', name: f.name, message: f.error });
+    else {
+      try {
+        const image = await decode(f.name, f.blob);
+        if (upload.add(f.name, image.width, image.height, new Uint8Array(image.data.buffer))) {
+          added++;
+          uploadFiles.push(f.source); // index i here is picture i in the set
+        } else { duplicates++; post({ type: 'picture-message', name: f.name, message: `${f.name}: a duplicate of a picture already added; dropped` }); }
+      } catch (e) {
+        post({ type: 'picture-message', name: f.name, message: e.message || String(e) });
+      }
     }
     done++;
     if (performance.now() - last > 200 || done === total) {

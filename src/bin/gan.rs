@@ -45,7 +45,8 @@ enum Backend {
 enum Command {
     /// Train on a folder of pictures (or a built-in set) and write a model file.
     Train {
-        /// Folder of pictures (PNG, JPEG, WebP, GIF, BMP; searched recursively).
+        /// Folder of pictures (PNG, JPEG, WebP, GIF, BMP; searched recursively, .zip archives in
+        /// it opened), or one .zip archive of pictures.
         folder: Option<PathBuf>,
         /// Train on a built-in set instead: shapes or glyphs.
         #[arg(long, conflicts_with = "folder")]
@@ -339,7 +340,8 @@ fn run(command: Command) -> Result<(), CliError> {
                         f.duplicates
                     );
                     let source = format!(
-                        "folder {}",
+                        "{} {}",
+                        if dir.is_file() { "archive" } else { "folder" },
                         dir.file_name().unwrap_or_default().to_string_lossy()
                     );
                     let prep = serde_json::to_string(&prep).expect("plain struct");

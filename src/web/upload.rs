@@ -6,6 +6,7 @@ use wasm_bindgen::prelude::*;
 
 use super::session::{Model, Session};
 use super::{Picture, from_js, parse_with};
+use crate::archive;
 use crate::error::GanError;
 use crate::preprocess::{self, Builder, Preprocess};
 use crate::render::grid_from_nhwc;
@@ -102,5 +103,50 @@ impl Upload {
     pub fn resume(&self, model: &Model, settings: JsValue) -> Result<Session, JsValue> {
         let plan = parse_with(settings, Some(self.uploaded()));
         Session::resume_plan(model, plan)
+    }
+}
+
+/// A `.zip` archive of pictures, read one entry at a time (see `archive.rs` for its limits).
+#[wasm_bindgen]
+pub struct Archive {
+    inner: archive::Archive,
+}
+
+/// One picture file from an archive: its name ("set.zip/cats/1.png") and bytes.
+#[wasm_bindgen(getter_with_clone)]
+pub struct ArchiveEntry {
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
+#[wasm_bindgen]
+impl Archive {
+    /// Refuses an archive by its length, before the page reads it.
+    pub fn check(name: &str, len: f64) -> Result<(), JsValue> {
+        archive::check_size(name, len as u64)?;
+        Ok(())
+    }
+
+    /// Opens an archive from its bytes.
+    #[wasm_bindgen(constructor)]
+    pub fn new(name: &str, bytes: Vec<u8>) -> Result<Archive, JsValue> {
+        Ok(Archive {
+            inner: archive::Archive::open(name, bytes)?,
+        })
+    }
+
+    /// Entries, folders included.
+    #[wasm_bindgen(getter)]
+    pub fn count(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// The `index`-th entry, `undefined` for folders and macOS metadata; an error naming the
+    /// entry when it cannot be used.
+    pub fn entry(&mut self, index: usize) -> Result<Option<ArchiveEntry>, JsValue> {
+        Ok(self.inner.entry(index)?.map(|e| ArchiveEntry {
+            name: e.name,
+            bytes: e.bytes,
+        }))
     }
 }

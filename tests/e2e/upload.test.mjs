@@ -6,6 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { startServer, launch, watchErrors, requireWebGpu, ROOT } from './harness.mjs';
 
 let server, base, browser, page, errors;
@@ -142,4 +143,72 @@ test('the page trains on your pictures, the SWD curve falls, and the model file 
   assert.deepEqual(prep.background, [255, 255, 255]);
   await page.screenshot({ path: path.join(ROOT, 'target/e2e/upload-trained.png'), fullPage: true });
   assert.deepEqual(errors, []);
+});
+
+// A .zip of `entries` ([name, bytes]), Deflate-compressed (APPNOTE.TXT 4.3); names ending in "/"
+// are folders. Written here so the page's reader (the Rust zip crate) is tested against bytes
+// it did not write.
+function zipOf(entries) {
+  const parts = [], central = [];
+  let offset = 0;
+  for (const [name, data] of entries) {
+    const n = Buffer.from(name), packed = zlib.deflateRawSync(data), crc = zlib.crc32(data);
+    const fields = (size, extra) => {
+      const b = Buffer.alloc(size);
+      for (const [at, bytes, v] of extra) (bytes === 2 ? b.writeUInt16LE(v, at) : b.writeUInt32LE(v, at));
+      return b;
+    };
+    const shared = (o) => [[o, 2, 20], [o + 4, 2, 8], [o + 10, 4, crc], [o + 14, 4, packed.length], [o + 18, 4, data.length], [o + 22, 2, n.length]];
+    parts.push(fields(30, [[0, 4, 0x04034b50], ...shared(4)]), n, packed);
+    central.push(fields(46, [[0, 4, 0x02014b50], [4, 2, 20], ...shared(6), [42, 4, offset]]), n);
+    offset += 30 + n.length + packed.length;
+  }
+  const dir = Buffer.concat(central);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0); end.writeUInt16LE(entries.length, 8); end.writeUInt16LE(entries.length, 10);
+  end.writeUInt32LE(dir.length, 12); end.writeUInt32LE(offset, 16);
+  return Buffer.concat([...parts, dir, end]);
+}
+
+test('a folder loads through the folder input, and .zip archives through the file input; zip bombs are named and skipped', { timeout: 600_000 }, async () => {
+  const fresh = await browser.newPage({ viewport: { width: 1200, height: 1100 } });
+  const freshErrors = watchErrors(fresh);
+  await fresh.goto(`${base}/www/index.html?${TINY}`);
+  await fresh.waitForFunction(() => !document.getElementById('add-pictures').disabled, null, { timeout: 120_000 });
+  const ready = async (pattern) => {
+    await fresh.waitForFunction((p) => new RegExp(p).test(document.getElementById('upload-text').textContent), pattern.source, { timeout: 120_000 });
+    return fresh.locator('#upload-text').textContent();
+  };
+  // The folder the first test wrote, through the real folder input (webkitdirectory).
+  await fresh.locator('#picture-folder').setInputFiles(DIR);
+  assert.equal(await ready(/pictures ready/), '16 pictures ready, 5 files skipped, 1 duplicate dropped');
+  await fresh.getByRole('button', { name: 'Remove all', exact: true }).click();
+  await fresh.waitForFunction(() => /none yet/.test(document.getElementById('preview-caption').textContent));
+
+  const pictures = [];
+  for (let i = 40; i < 43; i++) pictures.push([`cats/cat-${i}.png`, await makePicture(i, 'image/png')]);
+  const archive = zipOf([
+    ['cats/', Buffer.alloc(0)], ...pictures,
+    ['__MACOSX/cats/._cat-40.png', Buffer.from('resource fork')],
+    ['notes.png', Buffer.from('just some text')],
+    ['bomb.png', Buffer.alloc(60 << 20)], // 60 MB of zeros in ~60 KB
+    ['inner.zip', zipOf([['x.png', pictures[0][1]]])],
+  ]);
+  assert.ok(archive.length < 200_000, `the bomb is small packed: ${archive.length} bytes`);
+  await fs.writeFile(path.join(DIR, '..', 'set.zip'), archive);
+  await fs.writeFile(path.join(DIR, '..', 'broken.zip'), 'not an archive');
+  await fresh.locator('#picture-files').setInputFiles([path.join(DIR, '..', 'set.zip'), path.join(DIR, '..', 'broken.zip')]);
+  assert.equal(await ready(/pictures ready/), '3 pictures ready, 4 files skipped');
+  const messages = await fresh.locator('#picture-messages li').allTextContents();
+  for (const reason of [/set\.zip\/bomb\.png: it unpacks to 60 MB/, /set\.zip\/inner\.zip: an archive inside an archive/,
+    /set\.zip\/notes\.png: not a picture/, /broken\.zip: not a readable zip archive/]) {
+    assert.ok(messages.some((m) => reason.test(m)), `${reason}: ${messages.join(' | ')}`);
+  }
+  assert.ok(!messages.some((m) => /MACOSX|cats\/$/.test(m)), `folders and macOS metadata are silent: ${messages.join(' | ')}`);
+  // A new preparation reads the three pictures from the archive again.
+  await fresh.getByLabel('Colour', { exact: true }).selectOption('1');
+  assert.match(await ready(/^3 pictures ready/), /^3 pictures ready/);
+  assert.match(await fresh.locator('#recipe-note').textContent(), /Automatic for 3 pictures: Tiny set/);
+  assert.deepEqual(freshErrors, []);
+  await fresh.close();
 });
