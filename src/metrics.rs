@@ -261,7 +261,31 @@ pub fn memorisation(samples: &Dataset, train: &Dataset) -> Memorisation {
     }
 }
 
+/// The `k` most suspicious pairs side by side, for people to judge: image `2i` is pair `i`'s
+/// sample and image `2i + 1` its nearest training image (fewer when there are fewer samples).
+pub fn nearest_pairs(samples: &Dataset, train: &Dataset, m: &Memorisation, k: usize) -> Dataset {
+    let n = train.size * train.size * train.channels;
+    let mut pixels = Vec::with_capacity(2 * k * n);
+    for &(i, j, _) in m.nearest.iter().take(k) {
+        pixels.extend_from_slice(&samples.pixels[i * n..(i + 1) * n]);
+        pixels.extend_from_slice(&train.pixels[j * n..(j + 1) * n]);
+    }
+    Dataset {
+        pixels,
+        ..train.clone_empty()
+    }
+}
+
 impl Dataset {
+    /// A dataset of no images with this one's size and channels.
+    pub fn clone_empty(&self) -> Dataset {
+        Dataset {
+            size: self.size,
+            channels: self.channels,
+            pixels: Vec::new(),
+        }
+    }
+
     /// Generator output `[N, C, S, S]` in [-1, 1] as stored images (for the metrics).
     pub fn from_nchw(values: &[f32], size: usize, channels: usize) -> Dataset {
         let count = values.len() / (size * size * channels);

@@ -29,7 +29,13 @@ pub struct Quality {
     pub swd: f32,
     /// How many samples look copied from the training set.
     pub memorisation: Memorisation,
+    /// The 4 samples closest to a training image, each followed by that image (see
+    /// [`metrics::nearest_pairs`]).
+    pub pairs: Dataset,
 }
+
+/// Sample/training pairs shown for the memorisation check.
+const SHOWN_PAIRS: usize = 4;
 
 /// What one call to [`Trainer::run`] reports.
 #[derive(Debug, Clone, PartialEq)]
@@ -360,10 +366,12 @@ impl Trainer {
             pixels: samples.pixels[..64 * n].to_vec(),
             ..samples.clone()
         };
+        let memorisation = metrics::memorisation(&first, &self.images);
         Ok(Quality {
             step: self.step,
             swd: metrics::swd_mean(&samples, &self.images, 256, QUALITY_SEED)?,
-            memorisation: metrics::memorisation(&first, &self.images),
+            pairs: metrics::nearest_pairs(&first, &self.images, &memorisation, SHOWN_PAIRS),
+            memorisation,
         })
     }
 

@@ -644,6 +644,19 @@ mod quality {
                 10 + k
             );
         }
+        // The pairs shown side by side: each flagged sample, then the picture it copies.
+        let pairs = gan_playground::metrics::nearest_pairs(&samples, &train, &m, 4);
+        assert_eq!(pairs.len(), 8);
+        let n = 16 * 16 * 3;
+        for p in 0..4 {
+            let image = |k: usize| &pairs.pixels[k * n..(k + 1) * n];
+            assert_eq!(
+                image(2 * p),
+                image(2 * p + 1),
+                "pair {p} is a sample and its copy"
+            );
+            assert!(m.nearest[p].2 < m.train_gap);
+        }
     }
 }
 

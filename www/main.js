@@ -109,7 +109,7 @@ function updateButtons() {
   for (const id of ['add-pictures', 'add-folder', 'clear-pictures']) $(id).disabled = !ready || hasModel;
   $('dataset').disabled = hasModel;
   // A loaded model fixes its architecture; the training settings stay editable.
-  for (const id of ['image-size', 'width', 'latent', 'loss']) $(id).disabled = Boolean(loadedInfo);
+  for (const id of ['image-size', 'width', 'latent', 'loss', 'spectral-norm']) $(id).disabled = Boolean(loadedInfo);
 }
 
 function drawSettings() {
@@ -220,6 +220,7 @@ const onMessage = {
       quality = []; drawQuality();
       $('swd').textContent = '–';
       $('copies').textContent = '–';
+      $('pairs-box').hidden = true;
       placeholder();
       loadedInfo = null;
       $('loaded').hidden = true;
@@ -269,7 +270,11 @@ const onMessage = {
     $('image-size').value = String(i.imageSize);
     $('width').value = String(i.width);
     $('latent').value = String(i.latent);
-    try { $('loss').value = JSON.parse(m.model_config).loss === 'Hinge' ? 'hinge' : 'nonsaturating'; } catch { /* validated by the core */ }
+    try {
+      const config = JSON.parse(m.model_config);
+      $('loss').value = config.loss === 'Hinge' ? 'hinge' : 'nonsaturating';
+      $('spectral-norm').checked = config.spectral_norm === true;
+    } catch { /* validated by the core */ }
     if (builtin && [...$('dataset').options].some((o) => o.value === builtin)) $('dataset').value = builtin;
     requestPreview();
     updateButtons();
@@ -279,8 +284,12 @@ const onMessage = {
     $('swd').textContent = msg.swd.toFixed(1);
     $('copies').textContent = `${msg.copies} of 64`;
     $('copies').title = `samples closer to a training picture than any two training pictures are (${msg.trainGap.toFixed(1)} RMS levels)`;
+    const d = msg.nearest.slice(0, 4).map((n) => n[2].toFixed(1)).join(', ');
+    $('pairs-caption').textContent = `The ${Math.min(4, msg.nearest.length)} samples closest to a training picture (left), each beside that picture (right), at step ${msg.step}. ` +
+      `Distances ${d}; the two closest training pictures are ${msg.trainGap.toFixed(1)} apart (RMS, 0–255 levels): a sample nearer than that looks copied.`;
     drawQuality();
   },
+  pairs(msg) { draw('pairs', msg); $('pairs-box').hidden = false; },
   'model-file'(msg) {
     // One .safetensors file: G and D weights with the config in its metadata.
     const url = URL.createObjectURL(new Blob([msg.bytes], { type: 'application/octet-stream' }));

@@ -110,6 +110,8 @@ async function measureQuality() {
   const q = await session.quality();
   lastQuality = { step: q.step, at: performance.now() };
   post({ type: 'quality', ...q });
+  const pairs = session.nearest_pairs();
+  if (pairs) sendPicture('pairs', pairs, { step: q.step });
 }
 
 function qualityDue() {

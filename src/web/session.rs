@@ -15,7 +15,7 @@ use crate::config::ModelConfig;
 use crate::error::GanError;
 use crate::model::Generator;
 use crate::modelfile::{self, Loaded, Provenance};
-use crate::render::{Rgba, grid_from_nchw};
+use crate::render::{Rgba, grid_from_nchw, grid_from_nhwc};
 use crate::sample::{self, Draw};
 use crate::settings::Plan;
 use crate::train::Trainer;
@@ -94,11 +94,14 @@ pub struct Session {
     /// Dataset summary and preprocessing, for the model file's metadata.
     dataset: String,
     preprocessing: String,
+    /// The nearest sample/training pairs of the last quality score, two to a row.
+    pairs: Rc<RefCell<Option<Rgba>>>,
 }
 
 impl Session {
     fn wrap(trainer: Trainer, dataset: String, preprocessing: String) -> Session {
         Session {
+            pairs: Rc::default(),
             params: trainer.num_params(),
             trainer: Rc::new(RefCell::new(Some(trainer))),
             dataset,
@@ -212,15 +215,23 @@ impl Session {
     }
 
     /// Scores the generator against the training pictures. Resolves to `{step, swd, copies,
-    /// trainGap, nearest: [[sample, train, distance], ...]}` (the 8 nearest).
+    /// trainGap, nearest: [[sample, train, distance], ...]}` (the 8 nearest); the 4 nearest
+    /// pairs' pictures are then in `nearest_pairs`.
     pub fn quality(&self) -> js_sys::Promise {
         let trainer = self.trainer.clone();
+        let pairs = self.pairs.clone();
         future_to_promise(async move {
             usable()?;
             let t = trainer.borrow_mut().take().ok_or_else(Session::busy)?;
             let q = t.quality().await;
             *trainer.borrow_mut() = Some(t);
             let q = q?;
+            *pairs.borrow_mut() = Some(grid_from_nhwc(
+                &q.pairs.pixels,
+                q.pairs.size,
+                q.pairs.channels,
+                2,
+            ));
             let m = q.memorisation;
             let report = QualityReport {
                 step: q.step,
@@ -233,6 +244,12 @@ impl Session {
                 .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
                 .map_err(|e| JsError::new(&e.to_string()).into())
         })
+    }
+
+    /// The 4 samples closest to a training picture at the last quality score, each beside that
+    /// picture (sample left, training picture right); `undefined` before the first score.
+    pub fn nearest_pairs(&self) -> Option<Picture> {
+        self.pairs.borrow().clone().map(|rgba| Picture { rgba })
     }
 
     /// Draws the current grid without training. Resolves to a `Picture`.

@@ -128,6 +128,10 @@ test('the page trains on your pictures, the SWD curve falls, and the model file 
   assert.equal(curve[0][0], 0, 'scored before training');
   assert.ok(curve[curve.length - 1][1] < 0.85 * curve[0][1], `SWD falls: ${JSON.stringify(curve)}`);
   assert.match(await page.locator('#copies').textContent(), /^\d+ of 64$/);
+  // The nearest pairs are shown side by side: 4 rows of 2 pictures of 16 px with 1 px gaps.
+  assert.equal(await page.locator('#pairs-box').isVisible(), true);
+  assert.deepEqual(await page.evaluate(() => [document.getElementById('pairs').width, document.getElementById('pairs').height]), [2 * 17 + 1, 4 * 17 + 1]);
+  assert.match(await page.locator('#pairs-caption').textContent(), /closest to a training picture .* apart/);
   await page.getByRole('button', { name: 'Pause', exact: true }).click();
   await page.waitForFunction(() => document.getElementById('pause').disabled);
   assert.equal(await page.locator('#notice').isHidden(), true, await page.locator('#notice-text').textContent());
