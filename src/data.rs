@@ -45,14 +45,17 @@ impl Dataset {
         .to_string()
     }
 
-    /// All images as `[N, C, H, W]` floats in [-1, 1] (the generator's tanh range).
-    pub fn to_nchw(&self) -> Vec<f32> {
+    /// Images `indices` (repeats allowed) as `[B, C, H, W]` floats in [-1, 1], the layout the
+    /// networks take.
+    pub fn batch_nchw(&self, indices: &[usize]) -> Vec<f32> {
         let (s, c) = (self.size, self.channels);
-        let mut out = vec![0.0; self.pixels.len()];
-        for (n, image) in self.pixels.chunks_exact(s * s * c).enumerate() {
+        let n = s * s * c;
+        let mut out = vec![0.0; indices.len() * n];
+        for (b, &i) in indices.iter().enumerate() {
+            let image = &self.pixels[i * n..(i + 1) * n];
             for (p, px) in image.chunks_exact(c).enumerate() {
                 for (ch, &v) in px.iter().enumerate() {
-                    out[((n * c + ch) * s * s) + p] = v as f32 / 127.5 - 1.0;
+                    out[((b * c + ch) * s * s) + p] = v as f32 / 127.5 - 1.0;
                 }
             }
         }

@@ -11,6 +11,7 @@ let history = [];            // [step, dLoss, gLoss]
 let quality = [];            // [step, swd]
 let cpuDefaultsApplied = false;
 let loadedInfo = null;
+let lastUpload = null;       // {count, wasmBytes} after the last picture load, for measurements
 let modelUrlLoaded = false;  // ?model=<url> is loaded once, not again after a worker restart       // info of a loaded model file not yet trained on (see worker.js)
 const MAX_MODEL_BYTES = 256 * 1024 * 1024; // the core refuses bigger files (modelfile.rs)
 
@@ -396,6 +397,7 @@ Object.assign(onMessage, {
       $('upload-status').hidden = false;
       $('upload-progress').value = $('upload-progress').max;
       const skipped = msg.done - msg.added - msg.duplicates;
+      lastUpload = { count: msg.count, wasmBytes: msg.wasmBytes };
       $('upload-text').textContent = `${msg.count} pictures ready` +
         (msg.cancelled ? ' (loading cancelled)' : '') +
         (skipped ? `, ${skipped} ${skipped === 1 ? 'file' : 'files'} skipped` : '') +
@@ -529,7 +531,7 @@ $('image-size').onchange = () => (pictureCount ? preparationChanged() : requestP
 $('backend-choice').onchange = startWorker;
 
 // For the browser tests: crash the worker on purpose to exercise the recovery path.
-window.ganDebug = { crash: () => worker.postMessage({ type: 'crash' }), quality: () => quality.slice() };
+window.ganDebug = { crash: () => worker.postMessage({ type: 'crash' }), quality: () => quality.slice(), upload: () => lastUpload };
 
 drawChart();
 drawQuality();

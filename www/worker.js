@@ -4,6 +4,7 @@
 // model, loaded, state, progress, samples, model-file, error, fatal.
 import init, * as gan from './pkg/gan_playground.js';
 
+let wasm = null;         // the wasm exports (its memory size is reported with the pictures)
 let session = null;      // gan.Session while a model is being trained
 let loaded = null;       // gan.Model: a loaded model file, until it is trained on (or reset)
 let settings = {};       // the settings the next session is built from
@@ -20,7 +21,7 @@ let stepsPerTick = 1;    // adapted so one tick (k steps + one readback) takes a
 const TICK_MS = 250;
 let qualityEvery = 50;   // steps between quality scores (also at least every QUALITY_MS)
 const QUALITY_MS = 30_000;
-let lastQuality = { step: -1, at: 0 };     // keeps the sample grid lively without reading back every step
+let lastQuality = { step: -1, at: 0, ms: 0 }; // keeps the sample grid lively without reading back every step
 
 const post = (msg, transfer) => self.postMessage(msg, transfer || []);
 
@@ -42,7 +43,7 @@ function describeAdapter(adapter) {
 }
 
 async function boot(preference) {
-  await init();
+  wasm = await init();
   let notice = null;
   let adapter = null;
   if (preference !== 'cpu') {
@@ -107,8 +108,9 @@ async function settle() {
 
 // Scores the generator (SWD and the memorisation check) in the tick slot, and reports them.
 async function measureQuality() {
+  const t0 = performance.now();
   const q = await session.quality();
-  lastQuality = { step: q.step, at: performance.now() };
+  lastQuality = { step: q.step, at: performance.now(), ms: performance.now() - t0 };
   post({ type: 'quality', ...q });
   const pairs = session.nearest_pairs();
   if (pairs) sendPicture('pairs', pairs, { step: q.step });
@@ -116,6 +118,8 @@ async function measureQuality() {
 
 function qualityDue() {
   if (lastQuality.step === lastStep) return false;
+  // Scoring a large set takes seconds: keep it under a fifth of the time, whatever the cadence.
+  if (performance.now() - lastQuality.at < 4 * (lastQuality.ms || 0)) return false;
   return lastQuality.step < 0 || lastStep - lastQuality.step >= qualityEvery || performance.now() - lastQuality.at > QUALITY_MS;
 }
 
@@ -151,7 +155,7 @@ function ensureSession() {
   }
   session.set_samples(BigInt(draw.seed), draw.count, draw.truncation);
   stepsPerTick = 1;
-  lastQuality = { step: -1, at: 0 };
+  lastQuality = { step: -1, at: 0, ms: 0 };
   post({ type: 'model', generatorParams: session.generator_params, discriminatorParams: session.discriminator_params });
 }
 
@@ -230,7 +234,7 @@ async function* pictureFiles(items, grow) {
 
 function sendUploadPreview(extra) {
   if (!upload || upload.count === 0) { post({ type: 'pictures-empty', ...extra }); return; }
-  sendPicture('pictures-preview', upload.preview(64, 8), { count: upload.count, ...extra });
+  sendPicture('pictures-preview', upload.preview(64, 8), { count: upload.count, wasmBytes: wasm.memory.buffer.byteLength, ...extra });
 }
 
 async function addPictures(files, prep) {
