@@ -11,6 +11,8 @@ let history = [];            // [step, dLoss, gLoss]
 let quality = [];            // [step, swd]
 let cpuDefaultsApplied = false;
 let loadedInfo = null;
+let keptPictures = [];      // the worker's kept pictures (Files and {file, entry}), to restore after a restart
+let restorePictures = [];
 let lastUpload = null;       // {count, wasmBytes} after the last picture load, for measurements
 let modelUrlLoaded = false;  // ?model=<url> is loaded once, not again after a worker restart       // info of a loaded model file not yet trained on (see worker.js)
 const MAX_MODEL_BYTES = 256 * 1024 * 1024; // the core refuses bigger files (modelfile.rs)
@@ -194,6 +196,13 @@ const onMessage = {
       cpuDefaultsApplied = true;
       if (!params.has('imageSize')) $('image-size').value = '16';
     }
+    if (restorePictures.length) {
+      const chosen = $('dataset').value;
+      sendPictures(restorePictures);
+      $('dataset').value = chosen;
+      $('upload-text').textContent = `Preparing your ${restorePictures.length} pictures again…`;
+      restorePictures = [];
+    }
     requestPreview();
     requestRecipe();
     sendDraw();
@@ -317,10 +326,15 @@ function startWorker() {
   });
   // ?qualityEvery=N scores quality every N steps (default 50; the tests use fewer).
   worker.postMessage({ type: 'init', backend: $('backend-choice').value, qualityEvery: Number(params.get('qualityEvery')) || undefined });
-  // A new worker starts without the pictures of the old one.
+  // A new worker starts without the pictures of the old one: they are prepared again once it
+  // is ready (the page keeps the Files, not their pixels).
+  restorePictures = keptPictures;
+  keptPictures = [];
   pictureCount = 0;
+  lastUpload = null;
   clearPictureMessages();
   $('upload-status').hidden = true;
+  $('upload-text').textContent = '';
   onMessage.state({ running: false, reset: true });
 }
 
@@ -351,7 +365,8 @@ function clearPictureMessages() {
 }
 
 function sendPictures(files) {
-  const pictures = files.filter((f) => !f.name.startsWith('.'));
+  // Hidden files are skipped; kept archive entries ({file, entry}) always go.
+  const pictures = files.filter((f) => !(f instanceof File) || !f.name.startsWith('.'));
   if (!pictures.length) return;
   if (!ready) { notice('The training worker is still starting; add the pictures again in a moment.', 'error'); return; }
   notice(null);
@@ -375,6 +390,7 @@ function preparationChanged() {
 }
 
 Object.assign(onMessage, {
+  'pictures-kept'(msg) { keptPictures = msg.items; },
   'pictures-progress'(msg) {
     $('upload-progress').max = msg.total;
     $('upload-progress').value = msg.done;
@@ -531,7 +547,7 @@ $('image-size').onchange = () => (pictureCount ? preparationChanged() : requestP
 $('backend-choice').onchange = startWorker;
 
 // For the browser tests: crash the worker on purpose to exercise the recovery path.
-window.ganDebug = { crash: () => worker.postMessage({ type: 'crash' }), quality: () => quality.slice(), upload: () => lastUpload };
+window.ganDebug = { crash: () => worker.postMessage({ type: 'crash' }), quality: () => quality.slice(), upload: () => lastUpload, droppedFiles };
 
 drawChart();
 drawQuality();

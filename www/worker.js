@@ -232,7 +232,12 @@ async function* pictureFiles(items, grow) {
   }
 }
 
+// The page keeps the list of kept pictures (Files and archive entries, cheap to clone) so a new
+// worker, after a crash or a backend switch, can prepare the same pictures again.
+function sendKept() { post({ type: 'pictures-kept', items: uploadFiles.slice() }); }
+
 function sendUploadPreview(extra) {
+  sendKept();
   if (!upload || upload.count === 0) { post({ type: 'pictures-empty', ...extra }); return; }
   sendPicture('pictures-preview', upload.preview(64, 8), { count: upload.count, wasmBytes: wasm.memory.buffer.byteLength, ...extra });
 }

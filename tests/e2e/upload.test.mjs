@@ -174,7 +174,7 @@ function zipOf(entries) {
   return Buffer.concat([...parts, dir, end]);
 }
 
-test('a folder loads through the folder input, and .zip archives through the file input; zip bombs are named and skipped', { timeout: 600_000 }, async () => {
+test('folders load through the folder input and by drop, and .zip archives through the file input; zip bombs are named and skipped; a restart keeps the pictures', { timeout: 600_000 }, async () => {
   const fresh = await browser.newPage({ viewport: { width: 1200, height: 1100 } });
   const freshErrors = watchErrors(fresh);
   await fresh.goto(`${base}/www/index.html?${TINY}`);
@@ -183,6 +183,20 @@ test('a folder loads through the folder input, and .zip archives through the fil
     await fresh.waitForFunction((p) => new RegExp(p).test(document.getElementById('upload-text').textContent), pattern.source, { timeout: 120_000 });
     return fresh.locator('#upload-text').textContent();
   };
+  // A dropped folder is walked through the FileSystemEntry API, which a test cannot put in a
+  // real drop: here it is given entries that behave as Chromium's do (readEntries returns
+  // batches, then an empty one), with a nested folder.
+  const walked = await fresh.evaluate(async () => {
+    const file = (name) => ({ isFile: true, file: (ok) => ok(new File(['x'], name)) });
+    const dir = (...batches) => ({
+      isDirectory: true,
+      createReader: () => ({ readEntries: (ok) => setTimeout(() => ok(batches.shift() || [])) }),
+    });
+    const tree = dir([file('a.png'), dir([file('b.png')], [file('c.png')])], [file('d.png')]);
+    const files = await window.ganDebug.droppedFiles({ items: [{ webkitGetAsEntry: () => tree }, { webkitGetAsEntry: () => file('e.png') }] });
+    return files.map((f) => f.name);
+  });
+  assert.deepEqual(walked, ['a.png', 'b.png', 'c.png', 'd.png', 'e.png']);
   // The folder the first test wrote, through the real folder input (webkitdirectory).
   await fresh.locator('#picture-folder').setInputFiles(DIR);
   assert.equal(await ready(/pictures ready/), '16 pictures ready, 5 files skipped, 1 duplicate dropped');
@@ -213,6 +227,13 @@ test('a folder loads through the folder input, and .zip archives through the fil
   await fresh.getByLabel('Colour', { exact: true }).selectOption('1');
   assert.match(await ready(/^3 pictures ready/), /^3 pictures ready/);
   assert.match(await fresh.locator('#recipe-note').textContent(), /Automatic for 3 pictures: Tiny set/);
-  assert.deepEqual(freshErrors, []);
+  // A crash loses no pictures: the new worker prepares the same ones again.
+  await fresh.evaluate(() => window.ganDebug.crash());
+  await fresh.getByRole('button', { name: 'Restart worker' }).click();
+  assert.match(await ready(/^3 pictures ready/), /^3 pictures ready/);
+  assert.equal((await fresh.evaluate(() => window.ganDebug.upload())).count, 3, 'counted by the new worker');
+  assert.match(await fresh.locator('#preview-caption').textContent(), /Your pictures: 3/);
+  const unexpected = freshErrors.filter((e) => !/crash requested by the self-test|RuntimeError: unreachable/.test(e));
+  assert.deepEqual(unexpected, []);
   await fresh.close();
 });
