@@ -33,8 +33,26 @@ setup_build() {
     cargo install -q wasm-bindgen-cli --version "$want"
   fi
   command -v wasm-pack >/dev/null || { echo "installing wasm-pack (cargo, a few minutes)"; cargo install -q wasm-pack --version 0.15.1; }
-  [ -z "$(setting wasm-opt)" ] || command -v wasm-opt >/dev/null || apt_need binaryen
   command -v python3 >/dev/null || apt_need python3
+  setup_node
+  # binaryen's wasm-opt from npm (.ci/tools), pinned by its lockfile. Debian's binaryen 108
+  # breaks our wasm (see wasm-pack.toml).
+  npm_ci "$ROOT/.ci/tools"
+}
+
+# setup_node: Node.js 20 or newer (playwright-core and binaryen's npm build need it).
+setup_node() {
+  command -v node >/dev/null || apt_need nodejs npm
+  local major; major="$(node -p 'process.versions.node.split(".")[0]')"
+  [ "$major" -ge 20 ] || { echo "Node.js $major found; the build and browser tests need Node.js 20 or newer"; exit 1; }
+}
+
+# npm_ci DIR: installs DIR's npm packages exactly as its lockfile says, again only when the
+# lockfile changed since the last install.
+npm_ci() {
+  if ! cmp -s "$1/package-lock.json" "$1/node_modules/.installed-lock"; then
+    (cd "$1" && npm ci --silent --no-audit --no-fund && cp package-lock.json node_modules/.installed-lock)
+  fi
 }
 
 setup_test() {
@@ -43,12 +61,6 @@ setup_test() {
   # CHROMIUM=/path/to/chrome uses that browser instead of Debian's (Ubuntu's package is a snap stub).
   [ -n "${CHROMIUM:-}" ] || apt_need chromium chromium-driver
   apt_need mesa-vulkan-drivers
-  command -v node >/dev/null || apt_need nodejs npm
-  local major; major="$(node -p 'process.versions.node.split(".")[0]')"
-  [ "$major" -ge 20 ] || { echo "Node.js $major found; the browser tests need Node.js 20 or newer (playwright-core)"; exit 1; }
-  # Reinstall when the lockfile changed since the last install.
-  local e2e="$ROOT/tests/e2e"
-  if ! cmp -s "$e2e/package-lock.json" "$e2e/node_modules/.installed-lock"; then
-    (cd "$e2e" && npm ci --silent --no-audit --no-fund && cp package-lock.json node_modules/.installed-lock)
-  fi
+  setup_node
+  npm_ci "$ROOT/tests/e2e"
 }
