@@ -268,7 +268,7 @@ fn the_cli_trains_on_a_folder_samples_resumes_and_refuses_bad_input() {
     );
     // 7 pictures get the tiny-set recipe, with the batch given on the command line.
     assert!(
-        err.contains("recipe: Tiny set (under 100 pictures); 7 pictures, batch 4, hinge loss, spectral norm on, DiffAugment 1, flip on, EMA 0.999"),
+        err.contains("recipe: Tiny set (under 100 pictures); 7 pictures, batch 4, hinge loss, spectral norm on, DiffAugment 1, flip on, EMA 0"),
         "{err}"
     );
 
@@ -313,6 +313,21 @@ fn the_cli_trains_on_a_folder_samples_resumes_and_refuses_bad_input() {
     let images =
         pollster::block_on(sample::images(&loaded.generator, 16, draw, &Device::flex())).unwrap();
     assert_eq!(written.into_raw(), grid_from_nchw(&images, 16, 3, 3).pixels);
+
+    // --limit keeps the first pictures only.
+    let other = dir.join("limited.safetensors");
+    let mut args = vec![
+        "train",
+        pics.to_str().unwrap(),
+        "--steps",
+        "1",
+        "--limit",
+        "2",
+    ];
+    args.extend(["-o", other.to_str().unwrap()]);
+    args.extend(common);
+    let (ok, _, err) = gan(&args);
+    assert!(ok && err.contains("; 2 pictures, batch 4"), "{err}");
 
     let mut args = vec![
         "train",

@@ -72,6 +72,10 @@ enum Command {
         /// Background for transparent pixels and padding, as #rrggbb.
         #[arg(long, default_value = "#ffffff")]
         background: String,
+        /// Train on the first N pictures only (after skipping bad files and duplicates), e.g. to
+        /// try a recipe on a small set.
+        #[arg(long)]
+        limit: Option<usize>,
         /// Starting settings: auto (from the number of pictures), tiny, small, large or
         /// reference (the benchmark DCGAN). Each flag below overrides its recipe value.
         #[arg(long, default_value = "auto")]
@@ -85,10 +89,10 @@ enum Command {
         /// Latent size.
         #[arg(long, default_value_t = 100)]
         latent: usize,
-        /// Loss: nonsaturating or hinge [recipe: hinge; reference nonsaturating].
+        /// Loss: nonsaturating or hinge [recipe: hinge below 100 pictures, else nonsaturating].
         #[arg(long)]
         loss: Option<String>,
-        /// Spectral normalisation in the discriminator [recipe: true; reference false].
+        /// Spectral normalisation in the discriminator [recipe: true below 100 pictures].
         #[arg(long)]
         spectral_norm: Option<bool>,
         /// Generator learning rate [recipe: 2e-4].
@@ -103,11 +107,11 @@ enum Command {
         /// DiffAugment strength, 0 (off) to 1 [recipe: 1 below 1,000 pictures, else 0].
         #[arg(long)]
         augment: Option<f32>,
-        /// Mirror pictures at random [recipe: true below 1,000 pictures].
+        /// Mirror pictures at random [recipe: true; reference false].
         #[arg(long)]
         flip: Option<bool>,
-        /// Decay of the generator's moving average that samples and the file use; 0 turns it
-        /// off [recipe: 0.999; reference 0].
+        /// Decay of the generator's moving average that samples and the file use, e.g. 0.999
+        /// for long runs; 0 turns it off [recipe: 0].
         #[arg(long)]
         ema: Option<f64>,
         /// Leave the discriminator out of the file (smaller; it cannot go on training).
@@ -258,6 +262,7 @@ fn run(command: Command) -> Result<(), CliError> {
             gray,
             fit,
             background,
+            limit,
             recipe,
             batch,
             width,
@@ -353,6 +358,11 @@ fn run(command: Command) -> Result<(), CliError> {
                     ));
                 }
             };
+            let mut dataset = dataset;
+            if let Some(n) = limit {
+                let bytes = n.saturating_mul(dataset.size * dataset.size * dataset.channels);
+                dataset.pixels.truncate(bytes);
+            }
             let recipe = fixed.unwrap_or(Recipe::for_count(dataset.len()));
             let plan = Settings {
                 dataset: Some(UPLOAD.into()),
