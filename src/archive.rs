@@ -52,7 +52,8 @@ fn declared_entries(bytes: &[u8]) -> Option<u64> {
     let u64_at = |at: usize| Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?));
     // The record is 22 bytes plus a comment of up to 65,535 bytes, at the end of the file.
     let earliest = bytes.len().saturating_sub(22 + 65_535);
-    let eocd = (earliest..=bytes.len().saturating_sub(22))
+    let latest = bytes.len().checked_sub(22)?; // shorter than the record: not an archive
+    let eocd = (earliest..=latest)
         .rev()
         .find(|&i| bytes[i..i + 4] == EOCD)?;
     let count = u16_at(eocd + 10)?;
@@ -61,7 +62,7 @@ fn declared_entries(bytes: &[u8]) -> Option<u64> {
     }
     // ZIP64: a 20-byte locator before the record points at the ZIP64 record.
     let locator = eocd.checked_sub(20)?;
-    if bytes[locator..locator + 4] != LOCATOR {
+    if bytes.get(locator..locator + 4)? != LOCATOR {
         return Some(count.into());
     }
     let record = usize::try_from(u64_at(locator + 8)?).ok()?;

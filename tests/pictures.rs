@@ -761,15 +761,24 @@ fn a_zip_archive_loads_like_a_folder_and_bombs_are_named_and_skipped() {
     );
     assert_eq!(f.skipped.len(), 5 + 3, "{:?}", f.skipped);
 
-    // Archives that cannot be opened are one message each.
-    let text = dir.join("notes.zip");
-    std::fs::write(&text, "not an archive").unwrap();
-    let f = decode::folder(&text, &prep(16, 3, Fit::Crop)).unwrap();
-    assert!(
-        f.skipped[0]
-            .to_string()
-            .contains("notes.zip: not a readable zip archive")
-    );
+    // Archives that cannot be opened are one message each (the empty one is what cargo-fuzz
+    // found first: it used to panic).
+    for (name, bytes) in [
+        ("notes.zip", &b"not an archive"[..]),
+        ("empty.zip", &b""[..]),
+        ("short.zip", &b"PK\x05\x06"[..]),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let f = decode::folder(&path, &prep(16, 3, Fit::Crop)).unwrap();
+        assert!(
+            f.skipped[0]
+                .to_string()
+                .contains(&format!("{name}: not a readable zip archive")),
+            "{:?}",
+            f.skipped
+        );
+    }
     let many = dir.join("many.zip");
     let names: Vec<(String, Vec<u8>)> =
         (0..100_001).map(|i| (format!("{i}.png"), vec![])).collect();
