@@ -216,7 +216,7 @@ async function* pictureFiles(items, grow) {
       }
       const whole = item.entry === undefined;
       if (whole) grow(open.archive.count - 1);
-      for (const entry of whole ? open.archive.count ? [...Array(open.archive.count).keys()] : [] : [item.entry]) {
+      for (const entry of whole ? [...Array(open.archive.count).keys()] : [item.entry]) {
         let e;
         try {
           e = open.archive.entry(entry);

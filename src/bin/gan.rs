@@ -375,26 +375,8 @@ fn run(command: Command) -> Result<(), CliError> {
                 source,
                 preprocessing,
             }))?;
-            let t = &plan.train;
-            eprintln!(
-                "recipe: {}; {} pictures, batch {}, {} loss, spectral norm {}, DiffAugment {}, flip {}, EMA {}",
-                recipe.label(),
-                plan.dataset.len(),
-                t.batch,
-                if plan.model.loss == Loss::Hinge {
-                    "hinge"
-                } else {
-                    "non-saturating"
-                },
-                if plan.model.spectral_norm {
-                    "on"
-                } else {
-                    "off"
-                },
-                t.augment,
-                if t.flip { "on" } else { "off" },
-                t.ema
-            );
+            let count = plan.dataset.len();
+            let train = plan.train.clone();
             let mut trainer = match resumed {
                 // A resumed model keeps its architecture; the training settings apply.
                 Some(loaded) => {
@@ -402,6 +384,22 @@ fn run(command: Command) -> Result<(), CliError> {
                 }
                 None => Trainer::new(plan.model, plan.train, &plan.dataset, plan.grid, &device)?,
             };
+            // The architecture printed is the trainer's: a resumed file keeps its own.
+            let m = trainer.model_config();
+            eprintln!(
+                "recipe: {}; {count} pictures, batch {}, {} loss, spectral norm {}, DiffAugment {}, flip {}, EMA {}",
+                recipe.label(),
+                train.batch,
+                if m.loss == Loss::Hinge {
+                    "hinge"
+                } else {
+                    "non-saturating"
+                },
+                if m.spectral_norm { "on" } else { "off" },
+                train.augment,
+                if train.flip { "on" } else { "off" },
+                train.ema
+            );
             let (dataset, source, preprocessing) = (plan.dataset, plan.source, plan.preprocessing);
             let before = pollster::block_on(trainer.quality())?;
             let bar = ProgressBar::new(steps);
