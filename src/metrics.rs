@@ -335,21 +335,13 @@ pub fn nearest_pairs(samples: &Dataset, train: &Dataset, m: &Memorisation, k: us
         pixels.extend_from_slice(&train.pixels[j * n..(j + 1) * n]);
     }
     Dataset {
+        size: train.size,
+        channels: train.channels,
         pixels,
-        ..train.clone_empty()
     }
 }
 
 impl Dataset {
-    /// A dataset of no images with this one's size and channels.
-    pub fn clone_empty(&self) -> Dataset {
-        Dataset {
-            size: self.size,
-            channels: self.channels,
-            pixels: Vec::new(),
-        }
-    }
-
     /// Generator output `[N, C, S, S]` in [-1, 1] as stored images (for the metrics).
     pub fn from_nchw(values: &[f32], size: usize, channels: usize) -> Dataset {
         let count = values.len() / (size * size * channels);
