@@ -28,6 +28,9 @@ pub enum GanError {
     },
     /// A model file that cannot be loaded; the text names the problem.
     BadModelFile(String),
+    /// An autosaved checkpoint (or its pictures) that cannot be resumed from; the text names the
+    /// problem (a damaged copy fails its checksum).
+    BadCheckpoint(String),
     /// A picture that cannot be used for training (skipped; the others still load).
     BadImage {
         /// The file's name.
@@ -64,6 +67,9 @@ impl fmt::Display for GanError {
                 )
             }
             GanError::BadModelFile(problem) => write!(f, "cannot load this model file: {problem}"),
+            GanError::BadCheckpoint(problem) => {
+                write!(f, "cannot resume from this autosave: {problem}")
+            }
             GanError::BadImage { name, problem } => write!(f, "skipped {name}: {problem}"),
             GanError::Poisoned => write!(
                 f,

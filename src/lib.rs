@@ -2,8 +2,10 @@
 //! with procedural datasets, an async training loop and sample-grid rendering. Everything here
 //! compiles and is tested natively; `web` is the thin wasm boundary.
 
+pub mod adam;
 pub mod archive;
 pub mod augment;
+pub mod checkpoint;
 pub mod config;
 pub mod data;
 #[cfg(not(target_arch = "wasm32"))]

@@ -89,6 +89,10 @@ fn bad(problem: impl Into<String>) -> GanError {
     GanError::BadModelFile(problem.into())
 }
 
+fn bad_file(problem: String) -> GanError {
+    GanError::BadModelFile(problem)
+}
+
 /// Collects every float tensor of a module with its dotted path ("blocks.0.conv.weight").
 struct Collect {
     prefix: &'static str,
@@ -209,7 +213,7 @@ pub async fn save(
 
 /// Gives every float tensor of a module the file's tensor of the same path. `load` checked every
 /// name and shape before, so the lookup cannot miss.
-fn fill<'a>(
+pub(crate) fn fill<'a>(
     prefix: &'a str,
     values: &'a HashMap<String, Vec<f32>>,
 ) -> RewriteParams<impl FnMut(&[String], Tensor<1>) -> Option<Tensor<1>> + 'a> {
@@ -280,8 +284,28 @@ pub fn load(bytes: &[u8], device: &Device) -> Result<Loaded> {
                 .map(|(n, s, _)| (n, s)),
         );
     }
+    let values = read_expected(&file, &expected, bad_file)?;
+    let generator = g.map(&mut fill("generator", &values)).to_device(device);
+    let discriminator = has_d.then(|| d.map(&mut fill("discriminator", &values)).to_device(device));
+    Ok(Loaded {
+        model,
+        step,
+        generator,
+        discriminator,
+        metadata,
+    })
+}
+
+/// Reads exactly the `expected` tensors (name and shape) of a file as f32 values: a missing,
+/// misshapen, non-F32 or non-finite tensor, or one more than expected, is an error made by
+/// `bad` naming it.
+pub(crate) fn read_expected(
+    file: &SafeTensors,
+    expected: &[(String, Vec<usize>)],
+    bad: fn(String) -> GanError,
+) -> Result<HashMap<String, Vec<f32>>> {
     let mut values = HashMap::with_capacity(expected.len());
-    for (name, shape) in &expected {
+    for (name, shape) in expected {
         let view = file
             .tensor(name)
             .map_err(|_| bad(format!("tensor `{name}` is missing")))?;
@@ -313,21 +337,13 @@ pub fn load(bytes: &[u8], device: &Device) -> Result<Loaded> {
     if let Some(extra) = file.names().into_iter().find(|n| !values.contains_key(*n)) {
         return Err(bad(format!("unexpected tensor `{extra}`")));
     }
-    let generator = g.map(&mut fill("generator", &values)).to_device(device);
-    let discriminator = has_d.then(|| d.map(&mut fill("discriminator", &values)).to_device(device));
-    Ok(Loaded {
-        model,
-        step,
-        generator,
-        discriminator,
-        metadata,
-    })
+    Ok(values)
 }
 
 /// Parses a file's `model_config`. Settings added after the file was written (such as
 /// `spectral_norm`) are absent from it and take their defaults, which are what such a file's
 /// model used; unknown settings are refused.
-fn model_config(text: &str) -> Result<ModelConfig> {
+pub(crate) fn model_config(text: &str) -> Result<ModelConfig> {
     let invalid = |e: serde_json::Error| bad(format!("model_config is not a valid config: {e}"));
     let mut value: serde_json::Value = serde_json::from_str(text).map_err(invalid)?;
     let defaults = serde_json::to_value(ModelConfig::new()).map_err(invalid)?;

@@ -223,6 +223,32 @@ impl Builder {
         })
     }
 
+    /// A builder holding the pictures of `dataset` (restored from an autosave), which must have
+    /// `prep`'s size and channels.
+    pub fn from_dataset(prep: Preprocess, dataset: Dataset) -> Result<Self> {
+        let mut builder = Builder::new(prep)?;
+        if (dataset.size, dataset.channels) != (prep.size, prep.channels) {
+            return Err(GanError::InvalidConfig {
+                field: "preprocessing",
+                value: format!(
+                    "{} px x {} for pictures of {} px x {}",
+                    prep.size, prep.channels, dataset.size, dataset.channels
+                ),
+                allowed: "the pictures' own size and channels",
+            });
+        }
+        for (i, image) in dataset
+            .pixels
+            .chunks_exact(builder.image_bytes())
+            .enumerate()
+        {
+            builder.seen.entry(image.to_vec()).or_insert(i);
+        }
+        builder.pushed = dataset.len();
+        builder.pixels = dataset.pixels;
+        Ok(builder)
+    }
+
     /// Adds one picture; `Some(i)` when it duplicates the `i`-th pushed one (then it is dropped).
     pub fn push(&mut self, picture: &Picture) -> Result<Option<usize>> {
         let image = self.prep.apply(picture)?;

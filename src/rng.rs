@@ -13,6 +13,11 @@ impl Rng {
         Rng { state: seed }
     }
 
+    /// The whole state: `Rng::new(rng.state())` goes on with the same stream (checkpoints).
+    pub fn state(&self) -> u64 {
+        self.state
+    }
+
     /// Next 64 uniformly distributed bits.
     pub fn next_u64(&mut self) -> u64 {
         // Constants from the SplitMix64 reference (Vigna, prng.di.unimi.it/splitmix64.c).

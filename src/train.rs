@@ -3,10 +3,11 @@
 //! readback of the losses and the fixed-noise sample grid — never a synchronous read.
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::GradientsParams;
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData, Transaction};
 
+use crate::adam::Adam;
 use crate::augment::{diff_augment, random_flip};
 use crate::config::{Loss, ModelConfig, TrainConfig};
 use crate::data::Dataset;
@@ -90,21 +91,21 @@ struct LastStep {
 
 /// A GAN being trained on one device, with everything it needs to go on.
 pub struct Trainer {
-    model: ModelConfig,
-    train: TrainConfig,
-    device: Device,
-    generator: Generator,
+    pub(crate) model: ModelConfig,
+    pub(crate) train: TrainConfig,
+    pub(crate) device: Device,
+    pub(crate) generator: Generator,
     /// The moving average of G (no autodiff) when `train.ema > 0`: what samples and files use.
-    ema: Option<Generator>,
-    discriminator: Discriminator,
-    opt_g: ModuleOptimizer,
-    opt_d: ModuleOptimizer,
-    rng: Rng,
-    draw: Draw,
+    pub(crate) ema: Option<Generator>,
+    pub(crate) discriminator: Discriminator,
+    pub(crate) opt_g: Adam,
+    pub(crate) opt_d: Adam,
+    pub(crate) rng: Rng,
+    pub(crate) draw: Draw,
     /// The training images, as u8 on the CPU: batches are uploaded from here, and the quality
     /// scores compare against them.
-    images: Dataset,
-    step: u64,
+    pub(crate) images: Dataset,
+    pub(crate) step: u64,
     last: Option<LastStep>,
 }
 
@@ -164,7 +165,7 @@ impl Trainer {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn assemble(
+    pub(crate) fn assemble(
         model: ModelConfig,
         train: TrainConfig,
         data: &Dataset,
@@ -207,13 +208,10 @@ impl Trainer {
         draw.validate()?;
         let device = device.clone().autodiff();
         let ema = (train.ema > 0.0).then(|| generator.clone().to_device(&device.clone().inner()));
-        let adam = AdamConfig::new()
-            .with_beta_1(train.beta1)
-            .with_beta_2(train.beta2)
-            .with_epsilon(train.epsilon);
+        let adam = Adam::new(train.beta1, train.beta2, train.epsilon);
         Ok(Trainer {
-            opt_g: adam.init(),
-            opt_d: adam.init(),
+            opt_g: adam.clone(),
+            opt_d: adam,
             model,
             train,
             ema,
@@ -267,6 +265,26 @@ impl Trainer {
         let mut extra = extra.to_vec();
         extra.push(("train_config", self.train.to_string()));
         crate::modelfile::save(&self.model, self.step, self.generator(), d, &extra).await
+    }
+
+    /// The training pictures.
+    pub fn images(&self) -> &Dataset {
+        &self.images
+    }
+
+    /// The training settings (the learning rates may have been lowered by a rollback).
+    pub fn train_config(&self) -> &TrainConfig {
+        &self.train
+    }
+
+    /// Test hook for the divergence guard: multiplies every weight of G by NaN, as an exploding
+    /// update would, so the next tick reports a non-finite loss.
+    #[doc(hidden)]
+    pub fn poison(&mut self) {
+        let mut nan = crate::model::RewriteParams::new(|_: &[String], t: Tensor<1>| {
+            Some(t.mul_scalar(f32::NAN))
+        });
+        self.generator = self.generator.clone().map(&mut nan);
     }
 
     /// Parameters of (G, D), BatchNorm running statistics included.

@@ -2,6 +2,7 @@
 //! Long-lived state (the trainer) lives here behind an opaque handle; JS gets small results and
 //! flat RGBA bytes. Errors cross as `JsError`; a panic poisons the module and is reported.
 
+mod autosave;
 mod session;
 mod upload;
 
@@ -25,8 +26,14 @@ thread_local! {
 }
 
 impl From<GanError> for JsValue {
+    /// A JS `Error` with the message; a divergence is named `DivergenceError`, so the worker
+    /// can roll back instead of stopping.
     fn from(e: GanError) -> JsValue {
-        JsError::new(&e.to_string()).into()
+        let error = js_sys::Error::new(&e.to_string());
+        if matches!(e, GanError::NonFinite { .. }) {
+            error.set_name("DivergenceError");
+        }
+        error.into()
     }
 }
 

@@ -89,33 +89,31 @@ impl TickResult {
 /// A training session: the opaque handle JS holds.
 #[wasm_bindgen]
 pub struct Session {
-    trainer: Rc<RefCell<Option<Trainer>>>,
+    pub(super) trainer: Rc<RefCell<Option<Trainer>>>,
     params: (usize, usize),
-    /// Dataset summary and preprocessing, for the model file's metadata.
-    dataset: String,
-    preprocessing: String,
+    /// Where the pictures came from, their summary and preprocessing, for files' metadata.
+    pub(super) source: String,
+    pub(super) dataset: String,
+    pub(super) preprocessing: String,
     /// The nearest sample/training pairs of the last quality score, two to a row.
     pairs: Rc<RefCell<Option<Rgba>>>,
 }
 
 impl Session {
-    fn wrap(trainer: Trainer, dataset: String, preprocessing: String) -> Session {
+    pub(super) fn wrap(trainer: Trainer, source: &str, preprocessing: String) -> Session {
         Session {
             pairs: Rc::default(),
             params: trainer.num_params(),
+            source: source.to_string(),
+            dataset: trainer.images.summary(source),
             trainer: Rc::new(RefCell::new(Some(trainer))),
-            dataset,
             preprocessing,
         }
     }
 
     pub(crate) fn from_plan(p: Plan) -> Result<Session, JsValue> {
         let trainer = Trainer::new(p.model, p.train, &p.dataset, p.grid, &device()?)?;
-        Ok(Session::wrap(
-            trainer,
-            p.dataset.summary(&p.source),
-            p.preprocessing,
-        ))
+        Ok(Session::wrap(trainer, &p.source, p.preprocessing))
     }
 
     pub(crate) fn resume_plan(
@@ -144,11 +142,7 @@ impl Session {
         // Keep a copy so a refused resume (data of the wrong size) gives the model back.
         let backup = loaded.clone();
         match Trainer::resume(loaded, p.train, &p.dataset, p.grid, &device()?) {
-            Ok(t) => Ok(Session::wrap(
-                t,
-                p.dataset.summary(&p.source),
-                p.preprocessing,
-            )),
+            Ok(t) => Ok(Session::wrap(t, &p.source, p.preprocessing)),
             Err(e) => {
                 *model.loaded.borrow_mut() = Some(backup);
                 Err(e.into())
@@ -156,7 +150,7 @@ impl Session {
         }
     }
 
-    fn busy() -> GanError {
+    pub(super) fn busy() -> GanError {
         GanError::Backend("a training tick is running; try again after it".into())
     }
 }

@@ -15,11 +15,11 @@ use crate::settings::Uploaded;
 /// The user's pictures, prepared with one set of preprocessing settings.
 #[wasm_bindgen]
 pub struct Upload {
-    builder: Builder,
+    pub(super) builder: Builder,
 }
 
 impl Upload {
-    fn uploaded(&self) -> Uploaded {
+    pub(super) fn uploaded(&self) -> Uploaded {
         let prep = self.builder.preprocess();
         let mut preprocessing = serde_json::to_value(prep).unwrap_or_default();
         preprocessing["source"] = "browser upload".into();
