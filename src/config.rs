@@ -81,10 +81,6 @@ pub struct TrainConfig {
 /// gradients and Adam's two moments that is ~800 MB of f32, about what a browser tab can hold.
 pub const MAX_PARAMS: usize = 50_000_000;
 
-/// Largest single activation accepted, in bytes: 128 MiB is WebGPU's default
-/// `maxStorageBufferBindingSize`, the size every adapter must support (WebGPU spec, §3.6.2).
-pub const MAX_ACTIVATION_BYTES: usize = 128 << 20;
-
 fn invalid(field: &'static str, value: impl ToString, allowed: &'static str) -> GanError {
     GanError::InvalidConfig {
         field,
@@ -169,27 +165,6 @@ impl ModelConfig {
     /// both hold `width` channels at half the image size.
     pub fn activation_bytes(&self, images: usize) -> usize {
         images * self.width * (self.image_size / 2).pow(2) * 4
-    }
-
-    /// Refuses a batch (or sample grid) whose activations exceed what every WebGPU adapter can
-    /// bind, before anything is allocated.
-    pub fn check_memory(&self, batch: usize, grid: usize) -> crate::error::Result<()> {
-        for (field, images) in [("batch", batch), ("grid", grid)] {
-            let bytes = self.activation_bytes(images);
-            if bytes > MAX_ACTIVATION_BYTES {
-                return Err(GanError::InvalidConfig {
-                    field,
-                    value: format!(
-                        "{images} images (a {} MiB activation at width {}, {} px)",
-                        bytes >> 20,
-                        self.width,
-                        self.image_size
-                    ),
-                    allowed: "at most 128 MiB per activation: lower it, the width or the image size",
-                });
-            }
-        }
-        Ok(())
     }
 
     /// Number of stride-2 layers between 4x4 and the image size.

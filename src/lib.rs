@@ -11,6 +11,7 @@ pub mod data;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod decode;
 pub mod error;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod modelfile;

@@ -177,7 +177,7 @@ impl Trainer {
     ) -> Result<Self> {
         model.validate()?;
         train.validate()?;
-        model.check_memory(train.batch, grid)?;
+        model.check_memory(train.batch, grid, train.ema > 0.0)?;
         if data.size != model.image_size || data.channels != model.channels {
             return Err(GanError::InvalidConfig {
                 field: "dataset",
@@ -229,7 +229,8 @@ impl Trainer {
     /// Which images the sample grid shows (seed, count, truncation); training is unaffected.
     pub fn set_draw(&mut self, draw: Draw) -> Result<()> {
         draw.validate()?;
-        self.model.check_memory(self.train.batch, draw.count)?;
+        self.model
+            .check_memory(self.train.batch, draw.count, self.train.ema > 0.0)?;
         self.draw = draw;
         Ok(())
     }
@@ -282,7 +283,8 @@ impl Trainer {
     #[doc(hidden)]
     pub fn poison(&mut self) {
         let mut nan = crate::model::RewriteParams::new(|_: &[String], t: Tensor<1>| {
-            Some(t.mul_scalar(f32::NAN))
+            // On the plain tensor: a leaf again, so the parameter can track gradients.
+            Some(Tensor::from_inner(t.inner().mul_scalar(f32::NAN)))
         });
         self.generator = self.generator.clone().map(&mut nan);
     }

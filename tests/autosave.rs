@@ -161,6 +161,29 @@ fn a_rollback_lowers_the_learning_rates_and_keeps_them_lowered() {
 }
 
 #[test]
+fn a_diverged_trainer_reports_it_and_its_checkpoint_restores_finite() {
+    // What the page's divergence guard relies on: a NaN is a `NonFinite` error naming the
+    // value, and the last checkpoint trains on, finite, at half the learning rates.
+    let data = shapes();
+    let cpu = Device::flex();
+    let mut t = Trainer::new(tiny(), TrainConfig::new().with_batch(4), &data, 4, &cpu).unwrap();
+    ticks(&mut t, 1);
+    let bytes = block_on(t.checkpoint(&[])).unwrap();
+    t.poison();
+    match block_on(t.run(1)) {
+        Err(GanError::NonFinite { what, step }) => {
+            assert!(what.contains("loss") || what.contains("output"), "{what}");
+            assert_eq!(step, 3);
+        }
+        other => panic!("a poisoned generator trained on: {other:?}"),
+    }
+    let mut back = Trainer::restore(&bytes, &data, 0.5, &cpu).unwrap();
+    assert_eq!(back.steps(), 2);
+    let tick = block_on(back.run(2)).unwrap();
+    assert!(tick.d_loss.is_finite() && tick.g_loss.is_finite());
+}
+
+#[test]
 fn our_adam_updates_exactly_like_burns() {
     let cpu = Device::flex();
     let ad = cpu.clone().autodiff();
@@ -205,4 +228,61 @@ fn weights<M: Module>(m: &M) -> Vec<f32> {
     let mut all = All(Vec::new());
     m.visit(&mut all);
     all.0
+}
+
+#[test]
+fn the_memory_estimate_counts_what_training_allocates() {
+    let cpu = Device::flex();
+    for (model, ema) in [
+        (tiny(), false),
+        (tiny().with_spectral_norm(true).with_image_size(32), true),
+        (ModelConfig::reference(), false),
+    ] {
+        let data = data::builtin_first("shapes", model.image_size, 1, 8).unwrap();
+        let train = TrainConfig::new()
+            .with_batch(4)
+            .with_ema(if ema { 0.9 } else { 0.0 });
+        let mut t = Trainer::new(model.clone(), train, &data, 4, &cpu).unwrap();
+        block_on(t.run(1)).unwrap();
+        let bytes = block_on(t.checkpoint(&[])).unwrap();
+        let file =
+            safetensors::SafeTensors::deserialize(checkpoint::unseal(&bytes).unwrap()).unwrap();
+        let count = |prefix: &str| -> usize {
+            file.tensors()
+                .iter()
+                .filter(|(n, _)| n.starts_with(prefix))
+                .map(|(_, v)| v.shape().iter().product::<usize>())
+                .sum()
+        };
+        let e = model.memory(4, 4, ema);
+        let (g, d) = t.num_params();
+        assert_eq!(e.params, g + d, "{model:?}");
+        assert_eq!(count("generator.") + count("discriminator."), e.params);
+        // Adam holds two moments for exactly the parameters that get gradients.
+        assert_eq!(count("adam_") / 2, e.trainable, "{model:?}");
+        assert_eq!(e.adam, 8 * e.trainable as u64);
+        assert_eq!(e.gradients, 4 * e.trainable as u64);
+        let averaged = if ema { count("ema.") } else { 0 };
+        assert_eq!(e.weights, 4 * (e.params + averaged) as u64);
+        assert!(e.activations > 0 && e.total > e.weights + e.adam);
+    }
+    // A device with a total limit refuses what does not fit, with the numbers.
+    use gan_playground::memory::{Limits, set_limits};
+    set_limits(Limits {
+        max_tensor: 1 << 30,
+        total: Some(50_000_000),
+        source: "a 50 MB test device",
+    });
+    let data = data::builtin_first("shapes", 32, 1, 8).unwrap();
+    let refused = Trainer::new(ModelConfig::reference(), TrainConfig::new(), &data, 4, &cpu);
+    set_limits(Limits::DEFAULT);
+    let err = refused.err().expect("refused").to_string();
+    let e = ModelConfig::reference().memory(64, 4, false);
+    let adam = format!("Adam {:.0} MB", e.adam as f64 / 1e6);
+    assert!(
+        err.contains("training needs about")
+            && err.contains(&adam)
+            && err.contains("a 50 MB test device has 50 MB"),
+        "{err}"
+    );
 }

@@ -118,7 +118,10 @@ fn size_estimates_match_real_models_and_refuse_memory_bombs() {
         .err()
         .unwrap()
         .to_string();
-    assert!(err.contains("batch") && err.contains("MiB"), "{err}");
+    assert!(
+        err.contains("batch") && err.contains("MB per tensor"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -14,6 +14,10 @@ let loadedInfo = null;
 let keptPictures = [];      // the worker's kept pictures (Files and {file, entry}), to restore after a restart
 let restorePictures = [];
 let lastUpload = null;       // {count, wasmBytes} after the last picture load, for measurements
+let resuming = false;        // a restarted worker is resuming the last autosave
+let crashed = null;          // the fatal message that caused the restart in progress
+let recoveries = [];         // times of automatic restarts (at most 3 a minute)
+let persistAsked = false;
 let modelUrlLoaded = false;  // ?model=<url> is loaded once, not again after a worker restart       // info of a loaded model file not yet trained on (see worker.js)
 const MAX_MODEL_BYTES = 256 * 1024 * 1024; // the core refuses bigger files (modelfile.rs)
 
@@ -196,7 +200,11 @@ const onMessage = {
       cpuDefaultsApplied = true;
       if (!params.has('imageSize')) $('image-size').value = '16';
     }
-    if (restorePictures.length) {
+    if (crashed && !resuming) {
+      notice(`${causeOf(crashed)}. The training core was restarted; your pictures and settings are kept.`, 'warning');
+      crashed = null;
+    }
+    if (restorePictures.length && !resuming) {
       const chosen = $('dataset').value;
       sendPictures(restorePictures);
       $('dataset').value = chosen;
@@ -216,6 +224,9 @@ const onMessage = {
   model(msg) {
     loadedInfo = null;
     $('params').textContent = `${msg.generatorParams.toLocaleString()} / ${msg.discriminatorParams.toLocaleString()}`;
+    const m = msg.memory, MB = (b) => (b / 1e6).toFixed(b < 1e7 ? 1 : 0);
+    $('memory').textContent = `${MB(m.total)} MB`;
+    $('memory').title = `weights ${MB(m.weights)} MB, gradients ${MB(m.gradients)} MB, Adam moments ${MB(m.adam)} MB, activations ${MB(m.activations)} MB (an estimate)`;
     $('step-count').dataset.model = 'yes';
     updateButtons();
   },
@@ -224,7 +235,7 @@ const onMessage = {
     if (msg.reset) {
       $('step-count').dataset.model = 'no';
       $('step-count').textContent = '0';
-      for (const id of ['d-loss', 'g-loss', 'first-samples', 'params']) $(id).textContent = '–';
+      for (const id of ['d-loss', 'g-loss', 'first-samples', 'params', 'memory']) $(id).textContent = '–';
       $('speed').textContent = '– steps/s';
       history = []; drawChart();
       quality = []; drawQuality();
@@ -310,26 +321,46 @@ const onMessage = {
   error(msg) { notice(msg.message, 'error'); },
   fatal(msg) {
     ready = false; running = false;
-    notice(`${msg.message} Your settings are kept; restart to train again.`, 'fatal');
+    // A crash, a lost GPU or a dead worker: start a new worker that resumes from the last
+    // autosave, unless it keeps failing (3 times within a minute) or never started at all.
+    const now = Date.now();
+    recoveries = recoveries.filter((t) => now - t < 60_000);
+    if (msg.kind !== 'start' && recoveries.length < 3) {
+      recoveries.push(now);
+      crashed = msg;
+      // With a model, the new worker resumes the last autosave; without one (none trained yet,
+      // or Reset), it starts empty and gets the pictures again.
+      const hadModel = $('step-count').dataset.model === 'yes';
+      notice(`${msg.message} Restarting the training core${hadModel ? ' from your last autosave' : ''}…`, 'warning');
+      startWorker({ resume: hadModel, running: msg.running });
+      return;
+    }
+    const again = recoveries.length >= 3 ? ' It failed 3 times within a minute, so it was not restarted automatically.' : '';
+    notice(`${msg.message}${again} Your settings and autosave are kept; restart to go on.`, 'fatal');
     updateButtons();
   },
 };
 
-function startWorker() {
+function startWorker(opts = {}) {
   if (worker) worker.terminate();
   ready = false; running = false;
+  resuming = Boolean(opts.resume);
   worker = new Worker('worker.js', { type: 'module' });
   worker.onmessage = (e) => onMessage[e.data.type] && onMessage[e.data.type](e.data);
   // The worker reports its own crashes as `fatal`; what reaches here is a failure to load it.
   worker.onerror = (e) => onMessage.fatal({
     message: ready ? `The training worker failed: ${e.message || 'unknown error'}.` : `The training worker failed to load: ${e.message || 'unknown error'}.`,
+    kind: ready ? 'crash' : 'start', running,
   });
-  // ?qualityEvery=N scores quality every N steps (default 50; the tests use fewer).
-  worker.postMessage({ type: 'init', backend: $('backend-choice').value, qualityEvery: Number(params.get('qualityEvery')) || undefined });
-  // A new worker starts without the pictures of the old one: they are prepared again once it
-  // is ready (the page keeps the Files, not their pixels).
+  // A new worker starts without the pictures of the old one: it resumes them from the autosave,
+  // or they are prepared again once it is ready (the page keeps the Files, not their pixels).
   restorePictures = keptPictures;
   keptPictures = [];
+  // ?qualityEvery=N scores quality every N steps (default 50); ?autosaveMs / ?autosaveSteps set
+  // the autosave interval (default 30 s or 500 steps). The tests use smaller values.
+  const num = (key) => Number(params.get(key)) || undefined;
+  worker.postMessage({ type: 'init', backend: $('backend-choice').value, qualityEvery: num('qualityEvery'),
+    autosaveMs: num('autosaveMs'), autosaveSteps: num('autosaveSteps'), resume: resuming, running: Boolean(opts.running), keep: restorePictures });
   pictureCount = 0;
   lastUpload = null;
   clearPictureMessages();
@@ -442,6 +473,89 @@ Object.assign(onMessage, {
   },
 });
 
+// ---- Autosave: the resume prompt, the status line, recovery messages ----
+let lastAutosave = null;     // {step, digest, at} of the last autosave (or the one resumed)
+const mb = (bytes) => `${(bytes / 1e6).toFixed(bytes < 1e7 ? 1 : 0)} MB`;
+const clock = (ms) => new Date(ms).toLocaleTimeString();
+
+function applySettings(saved) {
+  // Restored settings are the model's own: no recipe applies to them.
+  $('recipe').value = 'custom';
+  $('recipe-note').textContent = 'Settings restored from your autosave.';
+  for (const [key, value] of Object.entries(saved || {})) {
+    if (value !== undefined && value !== null && (inputFor[key] || checkboxFor[key])) setControl(key, value);
+  }
+}
+
+// What happened, in words, from a fatal message ("The GPU was reset (…)").
+function causeOf(fatal) {
+  return fatal.message.replace(/\.$/, '');
+}
+
+function askPersistence() {
+  // Ask once that this page's storage survive the browser's clean-ups (autosaves live there).
+  if (persistAsked || !navigator.storage || !navigator.storage.persist) return;
+  persistAsked = true;
+  navigator.storage.persist().then((granted) => { $('autosave').dataset.persisted = String(granted); }).catch(() => {});
+}
+
+Object.assign(onMessage, {
+  'autosave-found'(msg) {
+    if ($('step-count').dataset.model === 'yes') return;
+    if (msg.grid) draw('resume-grid', msg.grid);
+    $('resume-grid').hidden = !msg.grid;
+    const s = msg.settings || {};
+    const what = s.dataset === 'upload' ? 'your pictures' : `the built-in ${s.dataset || 'shapes'} set`;
+    $('resume-text').textContent = `Step ${msg.step.toLocaleString()} of training on ${what} at ${s.imageSize || '?'} px, ` +
+      `saved ${new Date(msg.savedAt).toLocaleString()}.` + (msg.problems.length ? ` (${msg.problems.join('; ')}; the older autosave is offered.)` : '');
+    $('resume-box').hidden = false;
+  },
+  autosaved(msg) {
+    lastAutosave = { step: msg.step, digest: msg.digest, at: Date.now() };
+    const room = msg.quota ? `; this site uses ${mb(msg.usage)} of ${mb(msg.quota)} allowed` : '';
+    const kept = $('autosave').dataset.persisted === 'true' ? ', kept even when space runs low' : '';
+    $('autosave').classList.remove('failed');
+    $('autosave').textContent = `Autosaved step ${msg.step.toLocaleString()} at ${clock(Date.now())} (${mb(msg.bytes)} in ${(msg.ms / 1000).toFixed(1)} s${kept})${room}.`;
+  },
+  'autosave-failed'(msg) {
+    $('autosave').classList.add('failed');
+    $('autosave').textContent = msg.message;
+    if (msg.quota) notice(msg.message, 'warning');
+  },
+  restored(msg) {
+    resuming = false;
+    const cause = crashed ? causeOf(crashed) : null;
+    crashed = null;
+    if (msg.step === null) {
+      // Nothing to resume: the pictures are prepared again and training starts over.
+      if (cause) notice(`${cause}. There was no autosave yet, so training starts again.${msg.problems.length ? ` ${msg.problems.join('; ')}.` : ''}`, 'warning');
+      if (restorePictures.length) { const items = restorePictures; restorePictures = []; sendPictures(items); }
+      return;
+    }
+    restorePictures = [];
+    applySettings(msg.settings);
+    $('resume-box').hidden = true;
+    $('step-count').textContent = String(msg.step);
+    lastAutosave = { step: msg.step, digest: msg.savedDigest, resumedDigest: msg.digest, at: Date.now() };
+    $('autosave').classList.remove('failed');
+    $('autosave').textContent = `Resumed the autosave of step ${msg.step.toLocaleString()} (saved ${clock(msg.savedAt)}).`;
+    if (cause) notice(`${cause}. Resumed from step ${msg.step.toLocaleString()}, the last autosave.`, 'warning');
+    requestPreview();
+    updateButtons();
+  },
+  'rolled-back'(msg) {
+    notice(msg.message, 'warning');
+    setControl('lrG', msg.lrG);
+    setControl('lrD', msg.lrD);
+    $('step-count').textContent = String(msg.to);
+  },
+  digest(msg) { lastAutosave = { ...(lastAutosave || {}), liveDigest: msg.digest, liveStep: msg.step }; },
+});
+$('resume-yes').onclick = () => { notice(null); worker.postMessage({ type: 'restore', keep: keptPictures }); };
+$('resume-no').onclick = () => { $('resume-box').hidden = true; };
+// A hidden tab may be closed or discarded without warning: autosave now.
+document.addEventListener('visibilitychange', () => { if (document.hidden && ready) worker.postMessage({ type: 'hidden' }); });
+
 $('add-pictures').onclick = () => $('picture-files').click();
 $('add-folder').onclick = () => $('picture-folder').click();
 for (const id of ['picture-files', 'picture-folder']) {
@@ -485,6 +599,8 @@ $('train').onclick = () => {
   notice(null);
   const fresh = $('step-count').dataset.model !== 'yes';
   if (fresh) trainPressedAt = performance.now();
+  $('resume-box').hidden = true;
+  askPersistence();
   worker.postMessage(fresh ? { type: 'start', settings: settings() } : { type: 'resume' });
 };
 $('pause').onclick = () => worker.postMessage({ type: 'pause' });
@@ -541,13 +657,17 @@ function sendDraw() { if (ready) worker.postMessage({ type: 'draw', ...drawSetti
 $('sample-seed').onchange = sendDraw;
 $('truncation').onchange = sendDraw;
 $('new-samples').onclick = () => { $('sample-seed').value = String(Number($('sample-seed').value) + 1); sendDraw(); };
-$('restart').onclick = () => { notice(null); startWorker(); };
+$('restart').onclick = () => { notice(null); recoveries = []; startWorker({ resume: true }); };
 $('dataset').onchange = () => { $('preview').classList.remove('removable'); requestPreview(); requestRecipe(); };
 $('image-size').onchange = () => (pictureCount ? preparationChanged() : requestPreview());
 $('backend-choice').onchange = startWorker;
 
-// For the browser tests: crash the worker on purpose to exercise the recovery path.
-window.ganDebug = { crash: () => worker.postMessage({ type: 'crash' }), quality: () => quality.slice(), upload: () => lastUpload, droppedFiles };
+// For the browser tests: crash the worker, lose the GPU, make training diverge or storage fail
+// on purpose, to exercise the recovery paths.
+const debug = (type) => () => worker.postMessage({ type });
+window.ganDebug = { crash: debug('crash'), loseDevice: debug('debug-lose-device'), diverge: debug('debug-diverge'),
+  failQuota: debug('debug-quota'), digest: debug('debug-digest'), autosaved: () => lastAutosave,
+  quality: () => quality.slice(), upload: () => lastUpload, droppedFiles };
 
 drawChart();
 drawQuality();

@@ -1,8 +1,10 @@
 // The training worker: owns the one wasm instance (Burn on WebGPU, or Flex on the CPU) and talks
 // to the page with small typed messages. Page -> worker: init, preview, recipe, start, pause,
-// resume, reset, step, settings, draw, load, save, crash (self-test). Worker -> page: ready, recipe, preview,
-// model, loaded, state, progress, samples, model-file, error, fatal.
+// resume, reset, step, settings, draw, load, save, hidden, restore, crash and debug-* (self-tests).
+// Worker -> page: ready, recipe, preview, model, loaded, state, progress, samples, model-file,
+// autosave-found, autosaved, autosave-failed, restored, rolled-back, error, fatal.
 import init, * as gan from './pkg/gan_playground.js';
+import { openStore } from './store.js';
 
 let wasm = null;         // the wasm exports (its memory size is reported with the pictures)
 let session = null;      // gan.Session while a model is being trained
@@ -25,14 +27,36 @@ let lastQuality = { step: -1, at: 0, ms: 0 }; // keeps the sample grid lively wi
 
 const post = (msg, transfer) => self.postMessage(msg, transfer || []);
 
-function fatal(message) {
+// Autosave (store.js): every AUTOSAVE.steps steps or AUTOSAVE.ms, when the page is hidden, on
+// Pause, and before replacing or dropping the model. The last checkpoint also stays in memory,
+// for the divergence guard's rollback even when storage fails.
+let store = null;
+const AUTOSAVE = { steps: 500, ms: 30_000 };
+let saved = { step: -1, at: 0, picturesId: null, bytes: null, running: false };
+let lastGrid = null;     // the last sample grid (a copy), kept with each checkpoint for the resume prompt
+let rollbacks = 0;       // rollbacks since training last got past its checkpoint
+let gpuDevice = null;    // the WebGPU device burn uses, seen through requestDevice below
+
+function fatal(message, kind) {
   if (dead) return;
   dead = true;
+  const wasRunning = running || saved.running;
   running = false;
-  post({ type: 'fatal', message: String(message) });
+  post({ type: 'fatal', message: String(message), kind: kind || 'crash', running: wasRunning, step: lastStep });
 }
 // Called by the Rust panic hook before the instance traps.
-self.__ganPanic = (message) => fatal(`The training core crashed: ${message}`);
+self.__ganPanic = (message) => fatal(`The training core crashed: ${message}`, 'panic');
+// A lost device (driver reset, GPU process crash, out of memory) poisons burn's device: report
+// it as fatal, so the page starts a new worker that resumes from the last autosave.
+if (self.GPUAdapter) {
+  const requestDevice = GPUAdapter.prototype.requestDevice;
+  GPUAdapter.prototype.requestDevice = async function (...args) {
+    const device = await requestDevice.apply(this, args);
+    gpuDevice = device;
+    device.lost.then((info) => fatal(`The GPU was reset (${info.message || info.reason}).`, 'gpu-lost'));
+    return device;
+  };
+}
 self.addEventListener('error', (e) => { e.preventDefault(); fatal(e.message || 'worker error'); });
 self.addEventListener('unhandledrejection', (e) => fatal((e.reason && e.reason.message) || e.reason));
 
@@ -56,7 +80,8 @@ async function boot(preference) {
         notice = 'WebGPU is present but no GPU adapter was found: training runs on the CPU. Smaller settings are used.';
       } else {
         try {
-          await gan.init_backend('webgpu');
+          const l = a.limits;
+          await gan.init_backend('webgpu', Math.min(l.maxStorageBufferBindingSize, l.maxBufferSize));
           adapter = describeAdapter(a);
         } catch (e) {
           notice = `WebGPU failed to start (${e.message}): training runs on the CPU.`;
@@ -66,13 +91,14 @@ async function boot(preference) {
   } else {
     notice = 'CPU backend chosen: training runs on the CPU (Flex), slower than WebGPU.';
   }
-  const backend = adapter ? 'webgpu' : await gan.init_backend('cpu');
+  const backend = adapter ? 'webgpu' : await gan.init_backend('cpu', undefined);
   post({ type: 'ready', backend, adapter, notice });
 }
 
 function sendPicture(type, picture, extra) {
   const bytes = picture.rgba; // a fresh copy out of wasm memory, so it can be transferred
   const rgba = new Uint8ClampedArray(bytes.buffer, bytes.byteOffset, bytes.length);
+  if (type === 'samples') lastGrid = { width: picture.width, height: picture.height, rgba: rgba.slice() };
   post({ type, width: picture.width, height: picture.height, rgba, ...extra }, [rgba.buffer]);
   picture.free();
 }
@@ -128,8 +154,13 @@ async function loop() {
     try {
       if (qualityDue()) await exclusive(measureQuality);
       await tick();
+      if (lastStep > saved.step) rollbacks = 0;
+      if (autosaveDue()) await exclusive(() => autosave('interval'));
     } catch (e) {
       if (dead) return;
+      if (e.name === 'DivergenceError' && rollbacks < 3) {
+        try { await exclusive(() => rollback(e)); continue; } catch (r) { e = r; }
+      }
       running = false;
       post({ type: 'error', message: e.message || String(e) });
       post({ type: 'state', running: false });
@@ -137,6 +168,123 @@ async function loop() {
     }
     await new Promise((r) => setTimeout(r, 0)); // let pause/reset messages in
   }
+}
+
+// ---- Autosave, resume, rollback ----
+function autosaveDue() {
+  return session && store && lastStep > saved.step &&
+    (lastStep - saved.step >= AUTOSAVE.steps || performance.now() - saved.at >= AUTOSAVE.ms);
+}
+
+function pageState() { return JSON.stringify({ settings, draw: { seed: draw.seed, truncation: draw.truncation } }); }
+
+// Writes a checkpoint of the session (call in the tick slot). A storage failure (quota, private
+// mode) is reported and training goes on; the checkpoint still serves rollbacks from memory.
+async function autosave(reason) {
+  if (!session || lastStep === saved.step) return;
+  const t0 = performance.now();
+  const bytes = await session.checkpoint(pageState());
+  const info = gan.checkpoint_info(bytes);
+  saved = { ...saved, step: info.step, at: performance.now(), bytes, running };
+  if (!store) return;
+  const mine = settings.dataset === 'upload';
+  const picturesId = mine ? session.pictures_id() : null;
+  try {
+    const pictures = mine && picturesId !== saved.picturesId && !(await store.hasPictures(picturesId))
+      ? { id: picturesId, bytes: session.pictures_file() } : null;
+    await store.save({ bytes, step: info.step, digest: info.digest, savedAt: Date.now(), grid: lastGrid, picturesId }, pictures);
+    saved.picturesId = picturesId;
+    let usage = null, quota = null;
+    try { ({ usage, quota } = await navigator.storage.estimate()); } catch { /* not reported */ }
+    post({ type: 'autosaved', step: info.step, digest: info.digest, bytes: bytes.length, ms: performance.now() - t0, reason, usage, quota });
+  } catch (e) {
+    const full = e && e.name === 'QuotaExceededError';
+    post({ type: 'autosave-failed', step: info.step, quota: full,
+      message: full ? 'Autosave failed: the browser has no storage left for this page (quota exceeded). Training goes on; download the model to keep it.'
+        : `Autosave failed (${e.message || e}). Training goes on; download the model to keep it.` });
+  }
+}
+
+// Makes a restored session the current one, as if it had trained here.
+function install(restored, info, state) {
+  if (session) session.free();
+  if (loaded) { loaded.free(); loaded = null; }
+  session = restored;
+  lastStep = info.step;
+  stepsPerTick = 1;
+  lastQuality = { step: -1, at: 0, ms: 0 };
+  if (state) {
+    settings = state.settings || settings;
+    if (state.draw) draw = { ...draw, ...state.draw, truncation: state.draw.truncation ?? undefined };
+  }
+  session.set_samples(BigInt(draw.seed), draw.count, draw.truncation);
+  post({ type: 'model', generatorParams: session.generator_params, discriminatorParams: session.discriminator_params, memory: session.memory() });
+}
+
+// Builds a session from a stored checkpoint (and its pictures), learning rates times lrScale.
+function sessionFrom(bytes, pictures, info, lrScale) {
+  if (info.builtin) return { session: gan.Session.restore(bytes, lrScale) };
+  if (!pictures) throw new Error('its pictures are missing from storage');
+  const up = gan.Upload.from_pictures_file(pictures);
+  try { return { session: up.restore(bytes, lrScale), upload: up }; } catch (e) { up.free(); throw e; }
+}
+
+// The newest checkpoint in storage that passes its checks: {info, record, pictures} or null,
+// with the reasons the others were passed over.
+async function newestValid() {
+  const problems = [];
+  for (const c of store ? await store.candidates() : []) {
+    try {
+      return { info: gan.checkpoint_info(c.checkpoint.bytes), record: c.checkpoint, pictures: c.pictures, problems };
+    } catch (e) { problems.push(`the autosave in slot ${c.slot} is damaged (${e.message || e})`); }
+  }
+  return problems.length ? { info: null, problems } : null;
+}
+
+// Resumes the newest valid checkpoint. `keep` are the page's kept picture files for it.
+async function restoreLatest(keep) {
+  const found = await newestValid();
+  if (!found || !found.info) return { problems: found ? found.problems : [] };
+  const { info, record, pictures, problems } = found;
+  const built = sessionFrom(record.bytes, pictures, info, 1);
+  if (built.upload) {
+    if (upload) upload.free();
+    upload = built.upload;
+    uploadFiles = keep && keep.length === upload.count ? keep : [];
+    sendKept();
+  }
+  install(built.session, info, info.pageSettings ? JSON.parse(info.pageSettings) : null);
+  saved = { step: info.step, at: performance.now(), picturesId: record.picturesId, bytes: record.bytes, running: false };
+  if (record.grid) lastGrid = record.grid;
+  const digest = await session.digest();
+  return { info, digest, problems, savedAt: record.savedAt };
+}
+
+// The divergence guard: back to the last checkpoint with both learning rates halved.
+async function rollback(error) {
+  rollbacks++;
+  const divergedAt = lastStep;
+  let info;
+  if (saved.bytes) {
+    // Halved once more on each rollback in a row: the checkpoint holds the rates it had.
+    const scale = 0.5 ** rollbacks;
+    info = gan.checkpoint_info(saved.bytes);
+    const built = info.builtin ? gan.Session.restore(saved.bytes, scale) : upload.restore(saved.bytes, scale);
+    install(built, info, null);
+  } else {
+    // Diverged before the first checkpoint: start again with halved learning rates.
+    const [g, d] = session.learning_rates();
+    settings = { ...settings, lrG: g / 2, lrD: d / 2 };
+    session.free(); session = null;
+    ensureSession();
+    lastStep = 0;
+    info = { step: 0 };
+  }
+  const [lrG, lrD] = session.learning_rates();
+  settings = { ...settings, lrG, lrD };
+  saved = { ...saved, step: -1 }; // the next autosave keeps the lowered rates
+  post({ type: 'rolled-back', from: divergedAt, to: info.step, lrG, lrD,
+    message: `Training diverged (${error.message.replace(/; try a lower learning rate$/, '')}). Rolled back to step ${info.step} and halved the learning rates (G ${lrG.toExponential(1)}, D ${lrD.toExponential(1)}).` });
 }
 
 function ensureSession() {
@@ -156,7 +304,10 @@ function ensureSession() {
   session.set_samples(BigInt(draw.seed), draw.count, draw.truncation);
   stepsPerTick = 1;
   lastQuality = { step: -1, at: 0, ms: 0 };
-  post({ type: 'model', generatorParams: session.generator_params, discriminatorParams: session.discriminator_params });
+  // A new model: the first autosave comes one interval from now; no rollback point yet.
+  saved = { step: -1, at: performance.now(), picturesId: saved.picturesId, bytes: null, running: false };
+  rollbacks = 0;
+  post({ type: 'model', generatorParams: session.generator_params, discriminatorParams: session.discriminator_params, memory: session.memory() });
 }
 
 // Draws the grid now (without training), from the session or the loaded model.
@@ -278,14 +429,61 @@ async function addPictures(files, prep) {
 const handlers = {
   async init(msg) {
     if (msg.qualityEvery > 0) qualityEvery = msg.qualityEvery;
-    try { await boot(msg.backend); } catch (e) { fatal(`The training core failed to start: ${e.message || e}`); }
+    if (msg.autosaveMs > 0) AUTOSAVE.ms = msg.autosaveMs;
+    if (msg.autosaveSteps > 0) AUTOSAVE.steps = msg.autosaveSteps;
+    try { await boot(msg.backend); } catch (e) { fatal(`The training core failed to start: ${e.message || e}`, 'start'); return; }
+    let storeProblem = null;
+    try { store = await openStore(); } catch (e) { storeProblem = `Autosave is off: ${e.message || e}.`; }
+    if (storeProblem) post({ type: 'autosave-failed', message: storeProblem });
+    if (msg.resume) {
+      // A restart after a crash: go on from the last autosave, without asking.
+      let result;
+      try { result = await exclusive(() => restoreLatest(msg.keep)); } catch (e) { result = { problems: [e.message || String(e)] }; }
+      if (result.info) {
+        post({ type: 'restored', auto: true, step: result.info.step, digest: result.digest, savedDigest: result.info.digest,
+          savedAt: result.savedAt, settings, problems: result.problems });
+        await exclusive(showSamples);
+        if (msg.running) handlers.start({});
+      } else {
+        post({ type: 'restored', auto: true, step: null, problems: result.problems });
+      }
+      return;
+    }
+    // A fresh page: offer the newest valid autosave.
+    try {
+      const found = await newestValid();
+      if (found && found.info) {
+        const state = found.info.pageSettings ? JSON.parse(found.info.pageSettings) : {};
+        post({ type: 'autosave-found', step: found.info.step, savedAt: found.record.savedAt, grid: found.record.grid,
+          settings: state.settings || {}, problems: found.problems });
+      } else if (found) post({ type: 'autosave-failed', message: `Your last autosave could not be read: ${found.problems.join('; ')}.` });
+    } catch (e) { post({ type: 'autosave-failed', message: `Autosave could not be read: ${e.message || e}` }); }
   },
+  async restore(msg) {
+    running = false;
+    await settle();
+    const result = await exclusive(() => restoreLatest(msg.keep));
+    if (!result.info) throw new Error(`Nothing to resume: ${result.problems.join('; ') || 'no autosave was found'}.`);
+    post({ type: 'state', running: false });
+    post({ type: 'restored', auto: false, step: result.info.step, digest: result.digest, savedDigest: result.info.digest,
+      savedAt: result.savedAt, settings, problems: result.problems });
+    await exclusive(showSamples);
+  },
+  async hidden() {
+    // The tab may be closed or discarded from here on: keep what it has.
+    if (session) await exclusive(() => autosave('hidden'));
+  },
+  async 'debug-diverge'() { if (session) await exclusive(async () => session.debug_diverge()); },
+  async 'debug-lose-device'() { if (gpuDevice) gpuDevice.destroy(); else throw new Error('no WebGPU device to lose'); },
+  async 'debug-quota'() { if (store) store.failNext = 'QuotaExceededError'; },
+  async 'debug-digest'() { if (session) post({ type: 'digest', digest: await exclusive(() => session.digest()), step: lastStep }); },
   async preview(msg) { sendPicture('preview', gan.dataset_preview(msg.dataset, msg.imageSize, 32), { dataset: msg.dataset }); },
   async recipe(msg) { post({ type: 'recipe', ...gan.recipe(msg.name, msg.count) }); },
   async settings(msg) { settings = { ...settings, ...msg.settings }; },
   async start(msg) {
     if (msg.settings) settings = msg.settings;
     ensureSession();
+    saved.running = true;
     if (!running) { running = true; post({ type: 'state', running: true }); loop(); }
   },
   async resume() { return handlers.start({}); },
@@ -294,6 +492,8 @@ const handlers = {
     running = false;
     await settle();
     post({ type: 'state', running: false });
+    saved.running = false;
+    await exclusive(() => autosave('pause'));
   },
   async step(msg) {
     if (msg.settings && !session) settings = msg.settings;
@@ -323,6 +523,7 @@ const handlers = {
     }
     running = false;
     await settle();
+    if (session) await exclusive(() => autosave('before-load'));
     if (session) { session.free(); session = null; }
     if (loaded) loaded.free();
     loaded = candidate;
@@ -367,6 +568,9 @@ const handlers = {
   async reset() {
     running = false;
     await settle();
+    // The autosave keeps the model being dropped until the next one trains (Resume on reload).
+    if (session) await exclusive(() => autosave('before-reset'));
+    saved = { step: -1, at: performance.now(), picturesId: saved.picturesId, bytes: null, running: false };
     if (session) { session.free(); session = null; }
     if (loaded) { loaded.free(); loaded = null; }
     lastStep = 0;

@@ -15,6 +15,7 @@ use wasm_bindgen_futures::future_to_promise;
 
 use crate::config::ModelConfig;
 use crate::error::GanError;
+use crate::memory::{self, Limits};
 use crate::recipe::Recipe;
 use crate::render::{Rgba, grid_from_nhwc};
 use crate::settings::{Plan, Settings, Uploaded};
@@ -80,8 +81,10 @@ pub fn simulate_crash() {
 }
 
 /// Starts the backend once: "webgpu" (burn's wgpu runtime) or "cpu" (Flex). Returns its label.
+/// `max_tensor` is the WebGPU adapter's largest buffer binding in bytes (its
+/// `maxStorageBufferBindingSize`, capped by `maxBufferSize`): configs are checked against it.
 #[wasm_bindgen]
-pub async fn init_backend(kind: String) -> Result<String, JsValue> {
+pub async fn init_backend(kind: String, max_tensor: Option<f64>) -> Result<String, JsValue> {
     usable()?;
     if let Some(label) = DEVICE.with_borrow(|d| d.as_ref().map(|(_, l)| *l)) {
         return Ok(label.to_string());
@@ -92,9 +95,23 @@ pub async fn init_backend(kind: String) -> Result<String, JsValue> {
                 .init_async()
                 .await
                 .map_err(|e| GanError::Backend(format!("WebGPU could not start: {e}")))?;
+            memory::set_limits(Limits {
+                max_tensor: max_tensor.map_or(Limits::DEFAULT.max_tensor, |b| b as u64),
+                total: None,
+                source: "this GPU",
+            });
             (d, "webgpu")
         }
-        "cpu" => (Device::flex(), "cpu"),
+        "cpu" => {
+            // wasm32 addresses 4 GiB in all; 3 GiB for training leaves room for the code, the
+            // pictures and their copies. One Vec holds at most 2 GiB (isize::MAX).
+            memory::set_limits(Limits {
+                max_tensor: 2 << 30,
+                total: Some(3 << 30),
+                source: "the CPU backend in WebAssembly",
+            });
+            (Device::flex(), "cpu")
+        }
         other => {
             return Err(GanError::Backend(format!(
                 "unknown backend \"{other}\" (use webgpu or cpu)"

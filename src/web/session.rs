@@ -279,6 +279,19 @@ impl Session {
         })
     }
 
+    /// The memory training takes, estimated: `{params, trainable, weights, gradients, adam,
+    /// activations, largest, total}` (bytes).
+    pub fn memory(&self) -> Result<JsValue, JsValue> {
+        let slot = self.trainer.borrow();
+        let t = slot.as_ref().ok_or_else(Session::busy)?;
+        let c = t.train_config();
+        let e = t
+            .model_config()
+            .memory(c.batch, t.draw().count, c.ema > 0.0);
+        e.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+            .map_err(|e| JsError::new(&e.to_string()).into())
+    }
+
     /// Parameters of G, BatchNorm running statistics included.
     #[wasm_bindgen(getter)]
     pub fn generator_params(&self) -> usize {

@@ -25,11 +25,23 @@ export async function startServer() {
   return { server, base: `http://127.0.0.1:${server.address().port}` };
 }
 
-export async function launch() {
+const ARGS = ['--no-sandbox', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--disable-quic'];
+
+// Headless Chromium; `webgpu: false` launches it without the WebGPU flag (no adapter on Linux).
+export async function launch({ webgpu = true } = {}) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--enable-unsafe-webgpu', '--no-sandbox', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-quic'],
+    args: webgpu ? ['--enable-unsafe-webgpu', ...ARGS] : ARGS,
+  });
+}
+
+// Headless Chromium with a profile kept in `dir` (IndexedDB survives a relaunch, as for a user).
+export async function launchPersistent(dir) {
+  return chromium.launchPersistentContext(dir, {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--enable-unsafe-webgpu', ...ARGS],
+    viewport: { width: 1200, height: 900 },
   });
 }
 

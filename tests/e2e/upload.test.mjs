@@ -229,7 +229,7 @@ test('folders load through the folder input and by drop, and .zip archives throu
   assert.match(await fresh.locator('#recipe-note').textContent(), /Automatic for 3 pictures: Tiny set/);
   // A crash loses no pictures: the new worker prepares the same ones again.
   await fresh.evaluate(() => window.ganDebug.crash());
-  await fresh.getByRole('button', { name: 'Restart worker' }).click();
+  await fresh.waitForFunction(() => /crash requested by the self-test.*restarted; your pictures and settings are kept/.test(document.getElementById('notice-text').textContent));
   assert.match(await ready(/^3 pictures ready/), /^3 pictures ready/);
   assert.equal((await fresh.evaluate(() => window.ganDebug.upload())).count, 3, 'counted by the new worker');
   assert.match(await fresh.locator('#preview-caption').textContent(), /Your pictures: 3/);
