@@ -200,16 +200,17 @@ const onMessage = {
       cpuDefaultsApplied = true;
       if (!params.has('imageSize')) $('image-size').value = '16';
     }
-    if (crashed && !resuming) {
-      notice(`${causeOf(crashed)}. The training core was restarted; your pictures and settings are kept.`, 'warning');
-      crashed = null;
-    }
     if (restorePictures.length && !resuming) {
       const chosen = $('dataset').value;
       sendPictures(restorePictures);
       $('dataset').value = chosen;
       $('upload-text').textContent = `Preparing your ${restorePictures.length} pictures again…`;
       restorePictures = [];
+    }
+    // After sendPictures, which clears notices.
+    if (crashed && !resuming) {
+      notice(`${causeOf(crashed)}. The training core was restarted; your pictures and settings are kept.`, 'warning');
+      crashed = null;
     }
     requestPreview();
     requestRecipe();
@@ -514,6 +515,7 @@ Object.assign(onMessage, {
     lastAutosave = { step: msg.step, digest: msg.digest, at: Date.now() };
     const room = msg.quota ? `; this site uses ${mb(msg.usage)} of ${mb(msg.quota)} allowed` : '';
     const kept = $('autosave').dataset.persisted === 'true' ? ', kept even when space runs low' : '';
+    if ($('autosave').classList.contains('failed') && /^Autosave failed/.test($('notice-text').textContent)) notice(null);
     $('autosave').classList.remove('failed');
     $('autosave').textContent = `Autosaved step ${msg.step.toLocaleString()} at ${clock(Date.now())} (${mb(msg.bytes)} in ${(msg.ms / 1000).toFixed(1)} s${kept})${room}.`;
   },

@@ -509,9 +509,14 @@ const handlers = {
   },
   async draw(msg) {
     draw = { seed: msg.seed, count: draw.count, truncation: msg.truncation ?? undefined };
-    if (session) session.set_samples(BigInt(draw.seed), draw.count, draw.truncation);
-    // While training, the next tick shows the new samples; otherwise draw them now.
-    if ((session && !running) || loaded) await exclusive(showSamples);
+    // In the tick slot: a tick or an autosave holds the trainer. While training, the next tick
+    // shows the new samples; otherwise draw them now.
+    if (session) {
+      await exclusive(async () => {
+        session.set_samples(BigInt(draw.seed), draw.count, draw.truncation);
+        if (!running) await showSamples();
+      });
+    } else if (loaded) await exclusive(showSamples);
   },
   async load(msg) {
     // Check the file first: a bad one leaves the current model running.
