@@ -26,6 +26,15 @@ pub enum GanError {
         /// The step at which it happened.
         step: u64,
     },
+    /// A value that stayed finite but exploded (training has diverged).
+    Exploded {
+        /// Which value.
+        what: &'static str,
+        /// Its value.
+        value: f32,
+        /// The step at which it happened.
+        step: u64,
+    },
     /// A model file that cannot be loaded; the text names the problem.
     BadModelFile(String),
     /// An autosaved checkpoint (or its pictures) that cannot be resumed from; the text names the
@@ -65,6 +74,9 @@ impl fmt::Display for GanError {
                     f,
                     "{what} became NaN or infinite at step {step}; try a lower learning rate"
                 )
+            }
+            GanError::Exploded { what, value, step } => {
+                write!(f, "{what} exploded to {value:.3e} at step {step}")
             }
             GanError::BadModelFile(problem) => write!(f, "cannot load this model file: {problem}"),
             GanError::BadCheckpoint(problem) => {

@@ -35,6 +35,9 @@ pub struct Quality {
     pub pairs: Dataset,
 }
 
+/// Largest mean D logit accepted before training counts as diverged.
+const MAX_LOGIT: f32 = 1e4;
+
 /// Sample/training pairs shown for the memorisation check.
 const SHOWN_PAIRS: usize = 4;
 
@@ -278,15 +281,16 @@ impl Trainer {
         &self.train
     }
 
-    /// Test hook for the divergence guard: multiplies every weight of G by NaN, as an exploding
-    /// update would, so the next tick reports a non-finite loss.
+    /// Test hook for the divergence guard: multiplies every weight of D by `factor`, as an
+    /// exploding update would (NaN: the next tick reports a non-finite loss; 1e6 without
+    /// spectral norm: exploding logits).
     #[doc(hidden)]
-    pub fn poison(&mut self) {
-        let mut nan = crate::model::RewriteParams::new(|_: &[String], t: Tensor<1>| {
+    pub fn poison(&mut self, factor: f32) {
+        let mut scale = crate::model::RewriteParams::new(|_: &[String], t: Tensor<1>| {
             // On the plain tensor: a leaf again, so the parameter can track gradients.
-            Some(Tensor::from_inner(t.inner().mul_scalar(f32::NAN)))
+            Some(Tensor::from_inner(t.inner().mul_scalar(factor)))
         });
-        self.generator = self.generator.clone().map(&mut nan);
+        self.discriminator = self.discriminator.clone().map(&mut scale);
     }
 
     /// Parameters of (G, D), BatchNorm running statistics included.
@@ -413,6 +417,20 @@ impl Trainer {
                 what: "generator output",
                 step: tick.step,
             });
+        }
+        // Finite but exploding: a logit this large means sigmoid(D) is 1 - e^-10000, a D that
+        // has blown up rather than one that is winning (healthy runs stay within +-100).
+        for (what, v) in [
+            ("discriminator logit on real pictures", tick.d_real),
+            ("discriminator logit on samples", tick.d_fake),
+        ] {
+            if v.abs() > MAX_LOGIT {
+                return Err(GanError::Exploded {
+                    what,
+                    value: v,
+                    step: tick.step,
+                });
+            }
         }
         Ok(tick)
     }

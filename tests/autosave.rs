@@ -169,13 +169,22 @@ fn a_diverged_trainer_reports_it_and_its_checkpoint_restores_finite() {
     let mut t = Trainer::new(tiny(), TrainConfig::new().with_batch(4), &data, 4, &cpu).unwrap();
     ticks(&mut t, 1);
     let bytes = block_on(t.checkpoint(&[])).unwrap();
-    t.poison();
+    t.poison(f32::NAN);
     match block_on(t.run(1)) {
         Err(GanError::NonFinite { what, step }) => {
             assert!(what.contains("loss") || what.contains("output"), "{what}");
             assert_eq!(step, 3);
         }
-        other => panic!("a poisoned generator trained on: {other:?}"),
+        other => panic!("a NaN discriminator trained on: {other:?}"),
+    }
+    // Finite but exploding logits count as divergence too.
+    let mut t = Trainer::restore(&bytes, &data, 1.0, &cpu).unwrap();
+    t.poison(1e6);
+    match block_on(t.run(1)) {
+        Err(e @ GanError::Exploded { .. }) => {
+            assert!(e.to_string().contains("exploded to"), "{e}")
+        }
+        other => panic!("an exploding discriminator trained on: {other:?}"),
     }
     let mut back = Trainer::restore(&bytes, &data, 0.5, &cpu).unwrap();
     assert_eq!(back.steps(), 2);

@@ -536,6 +536,11 @@ Object.assign(onMessage, {
     }
     restorePictures = [];
     applySettings(msg.settings);
+    // The curves saved with the checkpoint.
+    history = (msg.curves && msg.curves.losses) || [];
+    quality = (msg.curves && msg.curves.quality) || [];
+    drawChart();
+    drawQuality();
     $('resume-box').hidden = true;
     $('step-count').textContent = String(msg.step);
     lastAutosave = { step: msg.step, digest: msg.savedDigest, resumedDigest: msg.digest, at: Date.now() };
@@ -547,6 +552,10 @@ Object.assign(onMessage, {
   },
   'rolled-back'(msg) {
     notice(msg.message, 'warning');
+    history = history.filter((h) => h[0] <= msg.to);
+    quality = quality.filter((q) => q[0] <= msg.to);
+    drawChart();
+    drawQuality();
     setControl('lrG', msg.lrG);
     setControl('lrD', msg.lrD);
     $('step-count').textContent = String(msg.to);
@@ -669,7 +678,7 @@ $('backend-choice').onchange = startWorker;
 const debug = (type) => () => worker.postMessage({ type });
 window.ganDebug = { crash: debug('crash'), loseDevice: debug('debug-lose-device'), diverge: debug('debug-diverge'),
   failQuota: debug('debug-quota'), digest: debug('debug-digest'), autosaved: () => lastAutosave,
-  quality: () => quality.slice(), upload: () => lastUpload, droppedFiles };
+  quality: () => quality.slice(), curves: () => ({ losses: history.length, quality: quality.length }), upload: () => lastUpload, droppedFiles };
 
 drawChart();
 drawQuality();

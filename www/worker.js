@@ -36,6 +36,7 @@ let saved = { step: -1, at: 0, picturesId: null, bytes: null, running: false };
 let lastGrid = null;     // the last sample grid (a copy), kept with each checkpoint for the resume prompt
 let rollbacks = 0;       // rollbacks since training last got past its checkpoint
 let gpuDevice = null;    // the WebGPU device burn uses, seen through requestDevice below
+let curves = { losses: [], quality: [] }; // [step, dLoss, gLoss] and [step, swd], saved with checkpoints
 
 function fatal(message, kind) {
   if (dead) return;
@@ -113,6 +114,8 @@ async function runTick() {
     dReal: result.d_real, dFake: result.d_fake, stepsPerTick: k, tickMs: ms, stepsPerSec: (k * 1000) / ms,
   };
   lastStep = progress.step;
+  curves.losses.push([progress.step, progress.dLoss, progress.gLoss]);
+  if (curves.losses.length > 2000) curves.losses = curves.losses.filter((_, i) => i % 2 === 0);
   sendPicture('samples', result, { step: progress.step });
   post(progress);
   // Aim for TICK_MS per tick; at most x2 per adjustment, so a slow first (compiling) step
@@ -137,6 +140,7 @@ async function measureQuality() {
   const t0 = performance.now();
   const q = await session.quality();
   lastQuality = { step: q.step, at: performance.now(), ms: performance.now() - t0 };
+  curves.quality.push([q.step, q.swd]);
   post({ type: 'quality', ...q });
   const pairs = session.nearest_pairs();
   if (pairs) sendPicture('pairs', pairs, { step: q.step });
@@ -192,7 +196,7 @@ async function autosave(reason) {
   try {
     const pictures = mine && picturesId !== saved.picturesId && !(await store.hasPictures(picturesId))
       ? { id: picturesId, bytes: session.pictures_file() } : null;
-    await store.save({ bytes, step: info.step, digest: info.digest, savedAt: Date.now(), grid: lastGrid, picturesId }, pictures);
+    await store.save({ bytes, step: info.step, digest: info.digest, savedAt: Date.now(), grid: lastGrid, picturesId, curves }, pictures);
     saved.picturesId = picturesId;
     let usage = null, quota = null;
     try { ({ usage, quota } = await navigator.storage.estimate()); } catch { /* not reported */ }
@@ -256,6 +260,7 @@ async function restoreLatest(keep) {
   install(built.session, info, info.pageSettings ? JSON.parse(info.pageSettings) : null);
   saved = { step: info.step, at: performance.now(), picturesId: record.picturesId, bytes: record.bytes, running: false };
   if (record.grid) lastGrid = record.grid;
+  curves = record.curves || { losses: [], quality: [] };
   const digest = await session.digest();
   return { info, digest, problems, savedAt: record.savedAt };
 }
@@ -282,6 +287,7 @@ async function rollback(error) {
   }
   const [lrG, lrD] = session.learning_rates();
   settings = { ...settings, lrG, lrD };
+  curves = { losses: curves.losses.filter((p) => p[0] <= info.step), quality: curves.quality.filter((p) => p[0] <= info.step) };
   saved = { ...saved, step: -1 }; // the next autosave keeps the lowered rates
   post({ type: 'rolled-back', from: divergedAt, to: info.step, lrG, lrD,
     message: `Training diverged (${error.message.replace(/; try a lower learning rate$/, '')}). Rolled back to step ${info.step} and halved the learning rates (G ${lrG.toExponential(1)}, D ${lrD.toExponential(1)}).` });
@@ -305,6 +311,7 @@ function ensureSession() {
   stepsPerTick = 1;
   lastQuality = { step: -1, at: 0, ms: 0 };
   // A new model: the first autosave comes one interval from now; no rollback point yet.
+  curves = { losses: [], quality: [] };
   saved = { step: -1, at: performance.now(), picturesId: saved.picturesId, bytes: null, running: false };
   rollbacks = 0;
   post({ type: 'model', generatorParams: session.generator_params, discriminatorParams: session.discriminator_params, memory: session.memory() });
@@ -441,7 +448,7 @@ const handlers = {
       try { result = await exclusive(() => restoreLatest(msg.keep)); } catch (e) { result = { problems: [e.message || String(e)] }; }
       if (result.info) {
         post({ type: 'restored', auto: true, step: result.info.step, digest: result.digest, savedDigest: result.info.digest,
-          savedAt: result.savedAt, settings, problems: result.problems });
+          savedAt: result.savedAt, settings, curves, problems: result.problems });
         await exclusive(showSamples);
         if (msg.running) handlers.start({});
       } else {
@@ -466,7 +473,7 @@ const handlers = {
     if (!result.info) throw new Error(`Nothing to resume: ${result.problems.join('; ') || 'no autosave was found'}.`);
     post({ type: 'state', running: false });
     post({ type: 'restored', auto: false, step: result.info.step, digest: result.digest, savedDigest: result.info.digest,
-      savedAt: result.savedAt, settings, problems: result.problems });
+      savedAt: result.savedAt, settings, curves, problems: result.problems });
     await exclusive(showSamples);
   },
   async hidden() {

@@ -131,10 +131,10 @@ impl Session {
         Ok(vec![t.train_config().lr_g, t.train_config().lr_d])
     }
 
-    /// Test hook: makes the next tick diverge (G's weights become NaN).
+    /// Test hook: makes the next tick diverge (D's weights times NaN).
     pub fn debug_diverge(&self) -> Result<(), JsValue> {
         let mut slot = self.trainer.borrow_mut();
-        slot.as_mut().ok_or_else(Session::busy)?.poison();
+        slot.as_mut().ok_or_else(Session::busy)?.poison(f32::NAN);
         Ok(())
     }
 }

@@ -31,7 +31,7 @@ impl From<GanError> for JsValue {
     /// can roll back instead of stopping.
     fn from(e: GanError) -> JsValue {
         let error = js_sys::Error::new(&e.to_string());
-        if matches!(e, GanError::NonFinite { .. }) {
+        if matches!(e, GanError::NonFinite { .. } | GanError::Exploded { .. }) {
             error.set_name("DivergenceError");
         }
         error.into()

@@ -64,6 +64,8 @@ test('train, reload, and resume at the last autosave with identical weights', { 
   const saved = await waitAutosave(page, paused);
   assert.equal(saved.step, paused);
   assert.match(await page.locator('#autosave').textContent(), new RegExp(`Autosaved step ${paused} at .* MB in`));
+  const curves = await page.evaluate(() => window.ganDebug.curves());
+  assert.ok(curves.losses > 0);
 
   await page.reload();
   await page.waitForSelector('#resume-box:not([hidden])', { timeout: 120_000 });
@@ -81,6 +83,7 @@ test('train, reload, and resume at the last autosave with identical weights', { 
   assert.equal(resumed.step, paused);
   assert.equal(resumed.resumedDigest, saved.digest, 'the resumed weights, averages and moments are the saved ones');
   assert.equal(await stepOf(page), paused);
+  assert.deepEqual(await page.evaluate(() => window.ganDebug.curves()), curves, 'the loss and quality curves come back');
   assert.equal(await page.getByLabel('Batch size (images)').inputValue(), '8', 'settings restored');
   await page.locator('#train').click(); // now labelled "Resume"
   await waitSteps(page, paused + 2);
