@@ -3,18 +3,19 @@
 //! safetensors file sealed with a CRC-32, so a torn or damaged copy is refused before use. The
 //! training pictures get a sealed file of their own: stored once, not in every checkpoint.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
-use burn::module::{Module, ModuleVisitor, Param, ParamId};
-use burn::tensor::{Device, Tensor, TensorData, Transaction};
-use safetensors::{Dtype, SafeTensors, View};
+use burn::module::{Module, ParamId};
+use burn::tensor::{Device, Tensor, TensorData};
+use safetensors::{Dtype, SafeTensors};
 
 use crate::adam::{Adam, Moments};
 use crate::config::{ModelConfig, TrainConfig};
 use crate::data::{self, Dataset};
 use crate::error::{GanError, Result};
-use crate::modelfile::{collect, fill, model_config, read_expected};
+use crate::modelfile::{
+    Named, Raw, collect, collect_with_ids, fill, model_config, read_back, read_expected,
+};
 use crate::rng::Rng;
 use crate::settings::Uploaded;
 use crate::train::Trainer;
@@ -134,59 +135,10 @@ pub fn info(bytes: &[u8]) -> Result<Info> {
 }
 
 /// Every parameter of a module with its dotted path, as `modelfile::collect` names it.
-struct Ids {
-    prefix: &'static str,
-    path: Vec<String>,
-    out: Vec<(String, ParamId)>,
-}
-
-impl ModuleVisitor for Ids {
-    fn enter_module(&mut self, name: &str, _container: &str) {
-        self.path.push(name.to_string());
-    }
-    fn exit_module(&mut self, _name: &str, _container: &str) {
-        self.path.pop();
-    }
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let name = format!("{}.{}", self.prefix, self.path.join("."));
-        self.out.push((name, param.id));
-    }
-}
-
 fn ids<M: Module>(module: &M, prefix: &'static str) -> Vec<(String, ParamId)> {
-    let mut v = Ids {
-        prefix,
-        path: Vec::new(),
-        out: Vec::new(),
-    };
-    module.visit(&mut v);
-    v.out
+    let (tensors, ids) = collect_with_ids(module, prefix);
+    tensors.into_iter().map(|t| t.0).zip(ids).collect()
 }
-
-/// An f32 or u8 tensor's bytes, as safetensors wants them.
-struct Raw {
-    dtype: Dtype,
-    shape: Vec<usize>,
-    bytes: Vec<u8>,
-}
-
-impl View for Raw {
-    fn dtype(&self) -> Dtype {
-        self.dtype
-    }
-    fn shape(&self) -> &[usize] {
-        &self.shape
-    }
-    fn data(&self) -> Cow<'_, [u8]> {
-        Cow::Borrowed(&self.bytes)
-    }
-    fn data_len(&self) -> usize {
-        self.bytes.len()
-    }
-}
-
-/// A named tensor of the trainer's state: its name, shape, and flattened values on the device.
-type Named = (String, Vec<usize>, Tensor<1>);
 
 /// Adam's moments for the parameters of `module`, named `{prefix}.{parameter}.m` and `.v`.
 fn moments_of<M: Module>(module: &M, name: &'static str, adam: &Adam, out: &mut Vec<Named>) {
@@ -225,25 +177,7 @@ impl Trainer {
 
     /// Reads the whole state back in ONE async transaction: `(name, shape, values)`.
     async fn read_state(&self) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
-        let tensors = self.state_tensors();
-        let mut transaction = Transaction::default();
-        for (_, _, t) in &tensors {
-            transaction = transaction.register(t.clone());
-        }
-        let data = transaction
-            .execute_async()
-            .await
-            .map_err(|e| GanError::Backend(format!("reading the state back failed: {e:?}")))?;
-        tensors
-            .into_iter()
-            .zip(data)
-            .map(|((name, shape, _), d)| {
-                let values = d.convert::<f32>().try_into_vec::<f32>().map_err(|e| {
-                    GanError::Backend(format!("unexpected tensor data for {name}: {e:?}"))
-                })?;
-                Ok((name, shape, values))
-            })
-            .collect()
+        read_back(self.state_tensors()).await
     }
 
     /// CRC-32 of the whole state (weights, averages, moments): what `Info::digest` records.

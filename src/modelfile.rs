@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::tensor::{Device, Tensor, Transaction};
 use safetensors::{Dtype, SafeTensors, View};
 
@@ -93,11 +93,16 @@ fn bad_file(problem: String) -> GanError {
     GanError::BadModelFile(problem)
 }
 
-/// Collects every float tensor of a module with its dotted path ("blocks.0.conv.weight").
+/// A named tensor: its dotted path, shape, and flattened values on the device.
+pub(crate) type Named = (String, Vec<usize>, Tensor<1>);
+
+/// Collects every float tensor of a module with its dotted path ("blocks.0.conv.weight") and
+/// parameter id.
 struct Collect {
     prefix: &'static str,
     path: Vec<String>,
-    out: Vec<(String, Vec<usize>, Tensor<1>)>,
+    out: Vec<Named>,
+    ids: Vec<ParamId>,
 }
 
 impl ModuleVisitor for Collect {
@@ -119,31 +124,39 @@ impl ModuleVisitor for Collect {
             shape,
             flat,
         ));
+        self.ids.push(param.id);
     }
 }
 
-pub(crate) fn collect<M: Module>(
+pub(crate) fn collect<M: Module>(module: &M, prefix: &'static str) -> Vec<Named> {
+    collect_with_ids(module, prefix).0
+}
+
+/// [`collect`], with each tensor's parameter id (in the same order).
+pub(crate) fn collect_with_ids<M: Module>(
     module: &M,
     prefix: &'static str,
-) -> Vec<(String, Vec<usize>, Tensor<1>)> {
+) -> (Vec<Named>, Vec<ParamId>) {
     let mut c = Collect {
         prefix,
         path: Vec::new(),
         out: Vec::new(),
+        ids: Vec::new(),
     };
     module.visit(&mut c);
-    c.out
+    (c.out, c.ids)
 }
 
-/// An f32 tensor's little-endian bytes, as safetensors wants them.
-struct F32View {
-    shape: Vec<usize>,
-    bytes: Vec<u8>,
+/// A tensor's bytes (little-endian), as safetensors wants them.
+pub(crate) struct Raw {
+    pub(crate) dtype: Dtype,
+    pub(crate) shape: Vec<usize>,
+    pub(crate) bytes: Vec<u8>,
 }
 
-impl View for F32View {
+impl View for Raw {
     fn dtype(&self) -> Dtype {
-        Dtype::F32
+        self.dtype
     }
     fn shape(&self) -> &[usize] {
         &self.shape
@@ -154,6 +167,29 @@ impl View for F32View {
     fn data_len(&self) -> usize {
         self.bytes.len()
     }
+}
+
+/// Reads `tensors` back in ONE async transaction (no synchronous read: WebGPU in the browser
+/// forbids it), as `(name, shape, values)`.
+pub(crate) async fn read_back(tensors: Vec<Named>) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+    let mut transaction = Transaction::default();
+    for (_, _, t) in &tensors {
+        transaction = transaction.register(t.clone());
+    }
+    let data = transaction
+        .execute_async()
+        .await
+        .map_err(|e| GanError::Backend(format!("reading tensors from the device failed: {e:?}")))?;
+    tensors
+        .into_iter()
+        .zip(data)
+        .map(|((name, shape, _), d)| {
+            let values = d.convert::<f32>().try_into_vec::<f32>().map_err(|e| {
+                GanError::Backend(format!("unexpected tensor data for {name}: {e:?}"))
+            })?;
+            Ok((name, shape, values))
+        })
+        .collect()
 }
 
 /// Writes G (and D when given) with `metadata` (title, dataset summary...) added to ours.
@@ -181,22 +217,18 @@ pub async fn save(
             slot.expect("every G block has a BatchNorm").2 = value;
         }
     }
-    let mut transaction = Transaction::default();
-    for (_, _, t) in &tensors {
-        transaction = transaction.register(t.clone());
-    }
-    let data = transaction
-        .execute_async()
-        .await
-        .map_err(|e| GanError::Backend(format!("reading weights from the device failed: {e:?}")))?;
     let mut views = Vec::with_capacity(tensors.len());
-    for ((name, shape, _), d) in tensors.into_iter().zip(data) {
-        let values = d
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .map_err(|e| GanError::Backend(format!("unexpected tensor data for {name}: {e:?}")))?;
+    for (name, shape, values) in read_back(tensors).await? {
         let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        views.push((name, F32View { shape, bytes }));
+        let dtype = Dtype::F32;
+        views.push((
+            name,
+            Raw {
+                dtype,
+                shape,
+                bytes,
+            },
+        ));
     }
     let mut metadata: HashMap<String, String> = extra
         .iter()

@@ -18,6 +18,7 @@ let resuming = false;        // a restarted worker is resuming the last autosave
 let crashed = null;          // the fatal message that caused the restart in progress
 let recoveries = [];         // times of automatic restarts (at most 3 a minute)
 let persistAsked = false;
+let runId = null;            // the model being trained (its autosaves carry it)
 let modelUrlLoaded = false;  // ?model=<url> is loaded once, not again after a worker restart       // info of a loaded model file not yet trained on (see worker.js)
 const MAX_MODEL_BYTES = 256 * 1024 * 1024; // the core refuses bigger files (modelfile.rs)
 
@@ -229,6 +230,7 @@ const onMessage = {
     $('memory').textContent = `${MB(m.total)} MB`;
     $('memory').title = `weights ${MB(m.weights)} MB, gradients ${MB(m.gradients)} MB, Adam moments ${MB(m.adam)} MB, activations ${MB(m.activations)} MB (an estimate)`;
     $('step-count').dataset.model = 'yes';
+    runId = msg.runId || runId;
     updateButtons();
   },
   state(msg) {
@@ -333,7 +335,7 @@ const onMessage = {
       // or Reset), it starts empty and gets the pictures again.
       const hadModel = $('step-count').dataset.model === 'yes';
       notice(`${msg.message} Restarting the training core${hadModel ? ' from your last autosave' : ''}…`, 'warning');
-      startWorker({ resume: hadModel, running: msg.running });
+      startWorker({ resume: hadModel, running: msg.running, expectRun: msg.runId || runId });
       return;
     }
     const again = recoveries.length >= 3 ? ' It failed 3 times within a minute, so it was not restarted automatically.' : '';
@@ -361,7 +363,8 @@ function startWorker(opts = {}) {
   // the autosave interval (default 30 s or 500 steps). The tests use smaller values.
   const num = (key) => Number(params.get(key)) || undefined;
   worker.postMessage({ type: 'init', backend: $('backend-choice').value, qualityEvery: num('qualityEvery'),
-    autosaveMs: num('autosaveMs'), autosaveSteps: num('autosaveSteps'), resume: resuming, running: Boolean(opts.running), keep: restorePictures });
+    autosaveMs: num('autosaveMs'), autosaveSteps: num('autosaveSteps'), resume: resuming, running: Boolean(opts.running),
+    expectRun: opts.expectRun, keep: restorePictures });
   pictureCount = 0;
   lastUpload = null;
   clearPictureMessages();
@@ -530,12 +533,17 @@ Object.assign(onMessage, {
     crashed = null;
     if (msg.step === null) {
       // Nothing to resume: the pictures are prepared again and training starts over.
-      if (cause) notice(`${cause}. There was no autosave yet, so training starts again.${msg.problems.length ? ` ${msg.problems.join('; ')}.` : ''}`, 'warning');
+      const why = msg.problems.length ? `Its autosave could not be resumed: ${msg.problems.join('; ')}` : 'There was no autosave of this model yet';
+      if (cause) notice(`${cause}. ${why}, so training starts again.`, 'warning');
       if (restorePictures.length) { const items = restorePictures; restorePictures = []; sendPictures(items); }
       return;
     }
     restorePictures = [];
     applySettings(msg.settings);
+    if (msg.draw) {
+      setControl('sampleSeed', msg.draw.seed);
+      setControl('truncation', msg.draw.truncation ?? '');
+    }
     // The curves saved with the checkpoint.
     history = (msg.curves && msg.curves.losses) || [];
     quality = (msg.curves && msg.curves.quality) || [];
@@ -668,10 +676,30 @@ function sendDraw() { if (ready) worker.postMessage({ type: 'draw', ...drawSetti
 $('sample-seed').onchange = sendDraw;
 $('truncation').onchange = sendDraw;
 $('new-samples').onclick = () => { $('sample-seed').value = String(Number($('sample-seed').value) + 1); sendDraw(); };
-$('restart').onclick = () => { notice(null); recoveries = []; startWorker({ resume: true }); };
+$('restart').onclick = () => { notice(null); recoveries = []; startWorker({ resume: Boolean(runId), expectRun: runId }); };
 $('dataset').onchange = () => { $('preview').classList.remove('removable'); requestPreview(); requestRecipe(); };
 $('image-size').onchange = () => (pictureCount ? preparationChanged() : requestPreview());
-$('backend-choice').onchange = startWorker;
+// Switching backends replaces the worker: a model being trained is saved first and resumed on
+// the new backend (its autosave is the same on WebGPU and on the CPU).
+let flushed = null;
+onMessage.flushed = (msg) => { if (flushed) flushed(msg); };
+$('backend-choice').onchange = async () => {
+  const hadModel = ready && $('step-count').dataset.model === 'yes';
+  if (hadModel) {
+    $('autosave').textContent = 'Saving before switching the backend…';
+    const done = new Promise((r) => { flushed = r; });
+    worker.postMessage({ type: 'flush' });
+    const result = await Promise.race([done, new Promise((r) => setTimeout(() => r({ ok: false, problem: 'no answer in 60 s' }), 60_000))]);
+    flushed = null;
+    if (!result.ok) {
+      // Switching would lose what is not saved: stay, and say why.
+      $('backend-choice').value = $('backend').dataset.backend === 'cpu' ? 'cpu' : 'auto';
+      notice(`The model could not be saved before switching backends (${result.problem || 'storage is unavailable'}), so the backend was not switched. Download the model first.`, 'error');
+      return;
+    }
+  }
+  startWorker({ resume: hadModel, expectRun: runId });
+};
 
 // For the browser tests: crash the worker, lose the GPU, make training diverge or storage fail
 // on purpose, to exercise the recovery paths.

@@ -13,12 +13,16 @@ function request(r) {
   });
 }
 
+// Settles when `tx` commits or fails, with the request's error (a transaction's own `error` is
+// still null while a request's error event is dispatched). Never left unhandled.
 function done(tx) {
-  return new Promise((resolve, reject) => {
+  const p = new Promise((resolve, reject) => {
     tx.oncomplete = () => resolve();
-    tx.onerror = () => reject(tx.error);
+    tx.onerror = (ev) => reject(ev.target.error || tx.error);
     tx.onabort = () => reject(tx.error || new DOMException('the save was aborted', 'AbortError'));
   });
+  p.catch(() => {});
+  return p;
 }
 
 export async function openStore() {
@@ -53,20 +57,29 @@ class Store {
       this.failNext = null;
       throw new DOMException(`simulated ${name}`, name);
     }
-    const before = await this.pointer();
-    const slot = before && before.slot === 'a' ? 'b' : 'a';
     const tx = this.db.transaction(['checkpoints', 'pictures', 'meta'], 'readwrite', { durability: 'strict' });
     const finished = done(tx);
-    const ids = { ...(before ? before.pictures : {}), [slot]: checkpoint.picturesId || null };
-    tx.objectStore('checkpoints').put(checkpoint, slot);
-    const store = tx.objectStore('pictures');
-    if (pictures) store.put(pictures.bytes, pictures.id);
-    // Pictures no slot refers to any more are dropped in the same transaction.
-    const keys = await request(store.getAllKeys());
-    for (const key of keys) if (!Object.values(ids).includes(key) && (!pictures || key !== pictures.id)) store.delete(key);
-    tx.objectStore('meta').put({ slot, step: checkpoint.step, savedAt: checkpoint.savedAt, pictures: ids }, 'latest');
-    await finished;
-    return slot;
+    try {
+      // The pointer is read in the same transaction, so two tabs saving at once cannot both
+      // write one slot. Only IndexedDB requests are awaited in here (anything else would let
+      // the transaction commit early).
+      const before = (await request(tx.objectStore('meta').get('latest'))) || null;
+      const slot = before && before.slot === 'a' ? 'b' : 'a';
+      const ids = { ...(before ? before.pictures : {}), [slot]: checkpoint.picturesId || null };
+      tx.objectStore('checkpoints').put(checkpoint, slot);
+      const store = tx.objectStore('pictures');
+      if (pictures) store.put(pictures.bytes, pictures.id);
+      // Pictures no slot refers to any more are dropped in the same transaction.
+      const keys = await request(store.getAllKeys());
+      for (const key of keys) if (!Object.values(ids).includes(key) && (!pictures || key !== pictures.id)) store.delete(key);
+      tx.objectStore('meta').put({ slot, step: checkpoint.step, savedAt: checkpoint.savedAt, pictures: ids }, 'latest');
+      await finished;
+      return slot;
+    } catch (e) {
+      try { tx.abort(); } catch { /* already finished */ }
+      // The transaction's own error names the cause better than an aborted request's.
+      throw await finished.then(() => e, (txError) => txError || e);
+    }
   }
 
   async hasPictures(id) {

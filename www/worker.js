@@ -32,7 +32,12 @@ const post = (msg, transfer) => self.postMessage(msg, transfer || []);
 // for the divergence guard's rollback even when storage fails.
 let store = null;
 const AUTOSAVE = { steps: 500, ms: 30_000 };
-let saved = { step: -1, at: 0, picturesId: null, bytes: null, running: false };
+// saved: the last checkpoint taken (step, bytes: kept in memory for rollbacks) and the last one
+// stored (storedStep); runId names the model being trained, so a restart resumes that model's
+// autosave and never another's.
+let saved = { step: -1, storedStep: -1, at: 0, picturesId: null, bytes: null, running: false };
+let runId = null;
+let divergedAt = -1;     // step of the last divergence; rollbacks count until a checkpoint passes it
 let lastGrid = null;     // the last sample grid (a copy), kept with each checkpoint for the resume prompt
 let rollbacks = 0;       // rollbacks since training last got past its checkpoint
 let gpuDevice = null;    // the WebGPU device burn uses, seen through requestDevice below
@@ -43,7 +48,7 @@ function fatal(message, kind) {
   dead = true;
   const wasRunning = running || saved.running;
   running = false;
-  post({ type: 'fatal', message: String(message), kind: kind || 'crash', running: wasRunning, step: lastStep });
+  post({ type: 'fatal', message: String(message), kind: kind || 'crash', running: wasRunning, step: lastStep, runId });
 }
 // Called by the Rust panic hook before the instance traps.
 self.__ganPanic = (message) => fatal(`The training core crashed: ${message}`, 'panic');
@@ -126,7 +131,10 @@ async function runTick() {
 
 // Starts a tick, or joins the one in flight: ticks never overlap.
 function tick() {
-  if (!inflight) inflight = runTick().finally(() => { inflight = null; });
+  if (!inflight) {
+    const p = runTick().finally(() => { if (inflight === p) inflight = null; });
+    inflight = p;
+  }
   return inflight;
 }
 
@@ -158,7 +166,6 @@ async function loop() {
     try {
       if (qualityDue()) await exclusive(measureQuality);
       await tick();
-      if (lastStep > saved.step) rollbacks = 0;
       if (autosaveDue()) await exclusive(() => autosave('interval'));
     } catch (e) {
       if (dead) return;
@@ -166,7 +173,7 @@ async function loop() {
         try { await exclusive(() => rollback(e)); continue; } catch (r) { e = r; }
       }
       running = false;
-      post({ type: 'error', message: e.message || String(e) });
+      post({ type: 'error', message: (e && e.message) || String(e) });
       post({ type: 'state', running: false });
       return;
     }
@@ -176,7 +183,8 @@ async function loop() {
 
 // ---- Autosave, resume, rollback ----
 function autosaveDue() {
-  return session && store && lastStep > saved.step &&
+  // Also without storage: the in-memory checkpoint is the divergence guard's rollback point.
+  return session && lastStep > saved.step &&
     (lastStep - saved.step >= AUTOSAVE.steps || performance.now() - saved.at >= AUTOSAVE.ms);
 }
 
@@ -185,19 +193,24 @@ function pageState() { return JSON.stringify({ settings, draw: { seed: draw.seed
 // Writes a checkpoint of the session (call in the tick slot). A storage failure (quota, private
 // mode) is reported and training goes on; the checkpoint still serves rollbacks from memory.
 async function autosave(reason) {
-  if (!session || lastStep === saved.step) return;
+  if (!session || (lastStep === saved.step && (!store || lastStep === saved.storedStep))) return;
   const t0 = performance.now();
-  const bytes = await session.checkpoint(pageState());
-  const info = gan.checkpoint_info(bytes);
-  saved = { ...saved, step: info.step, at: performance.now(), bytes, running };
+  if (lastStep !== saved.step) {
+    const bytes = await session.checkpoint(pageState());
+    saved = { ...saved, step: gan.checkpoint_info(bytes).step, at: performance.now(), bytes, running };
+    if (saved.step > divergedAt) rollbacks = 0; // training got past the last divergence
+  }
   if (!store) return;
+  const bytes = saved.bytes;
+  const info = gan.checkpoint_info(bytes);
   const mine = settings.dataset === 'upload';
   const picturesId = mine ? session.pictures_id() : null;
   try {
     const pictures = mine && picturesId !== saved.picturesId && !(await store.hasPictures(picturesId))
       ? { id: picturesId, bytes: session.pictures_file() } : null;
-    await store.save({ bytes, step: info.step, digest: info.digest, savedAt: Date.now(), grid: lastGrid, picturesId, curves }, pictures);
+    await store.save({ bytes, step: info.step, digest: info.digest, savedAt: Date.now(), grid: lastGrid, picturesId, curves, runId }, pictures);
     saved.picturesId = picturesId;
+    saved.storedStep = info.step;
     let usage = null, quota = null;
     try { ({ usage, quota } = await navigator.storage.estimate()); } catch { /* not reported */ }
     post({ type: 'autosaved', step: info.step, digest: info.digest, bytes: bytes.length, ms: performance.now() - t0, reason, usage, quota });
@@ -205,12 +218,12 @@ async function autosave(reason) {
     const full = e && e.name === 'QuotaExceededError';
     post({ type: 'autosave-failed', step: info.step, quota: full,
       message: full ? 'Autosave failed: the browser has no storage left for this page (quota exceeded). Training goes on; download the model to keep it.'
-        : `Autosave failed (${e.message || e}). Training goes on; download the model to keep it.` });
+        : `Autosave failed (${(e && e.message) || e}). Training goes on; download the model to keep it.` });
   }
 }
 
 // Makes a restored session the current one, as if it had trained here.
-function install(restored, info, state) {
+function install(restored, info, state, run) {
   if (session) session.free();
   if (loaded) { loaded.free(); loaded = null; }
   session = restored;
@@ -222,7 +235,8 @@ function install(restored, info, state) {
     if (state.draw) draw = { ...draw, ...state.draw, truncation: state.draw.truncation ?? undefined };
   }
   session.set_samples(BigInt(draw.seed), draw.count, draw.truncation);
-  post({ type: 'model', generatorParams: session.generator_params, discriminatorParams: session.discriminator_params, memory: session.memory() });
+  if (run) runId = run;
+  post({ type: 'model', generatorParams: session.generator_params, discriminatorParams: session.discriminator_params, memory: session.memory(), runId });
 }
 
 // Builds a session from a stored checkpoint (and its pictures), learning rates times lrScale.
@@ -233,11 +247,12 @@ function sessionFrom(bytes, pictures, info, lrScale) {
   try { return { session: up.restore(bytes, lrScale), upload: up }; } catch (e) { up.free(); throw e; }
 }
 
-// The newest checkpoint in storage that passes its checks: {info, record, pictures} or null,
-// with the reasons the others were passed over.
-async function newestValid() {
+// The newest stored checkpoint that passes its checks: {info, record, problems} or null, with
+// the reasons the others were passed over. `run`, when given, accepts only that model's.
+async function newestValid(run) {
   const problems = [];
   for (const c of store ? await store.candidates() : []) {
+    if (run && c.checkpoint.runId !== run) continue;
     try {
       return { info: gan.checkpoint_info(c.checkpoint.bytes), record: c.checkpoint, pictures: c.pictures, problems };
     } catch (e) { problems.push(`the autosave in slot ${c.slot} is damaged (${e.message || e})`); }
@@ -245,51 +260,66 @@ async function newestValid() {
   return problems.length ? { info: null, problems } : null;
 }
 
-// Resumes the newest valid checkpoint. `keep` are the page's kept picture files for it.
-async function restoreLatest(keep) {
-  const found = await newestValid();
-  if (!found || !found.info) return { problems: found ? found.problems : [] };
-  const { info, record, pictures, problems } = found;
-  const built = sessionFrom(record.bytes, pictures, info, 1);
-  if (built.upload) {
-    if (upload) upload.free();
-    upload = built.upload;
-    uploadFiles = keep && keep.length === upload.count ? keep : [];
-    sendKept();
+// Resumes the newest checkpoint that builds (of model `run` when given), falling back to the
+// older slot. `keep` are the page's kept picture files. Returns {info, digest, ...} or
+// {problems} when none could be resumed.
+async function restoreLatest(keep, run) {
+  const problems = [];
+  for (const c of store ? await store.candidates() : []) {
+    if (run && c.checkpoint.runId !== run) continue;
+    let info, built;
+    try {
+      info = gan.checkpoint_info(c.checkpoint.bytes);
+      built = sessionFrom(c.checkpoint.bytes, c.pictures, info, 1);
+    } catch (e) { problems.push(`the autosave in slot ${c.slot} could not be resumed (${(e && e.message) || e})`); continue; }
+    const record = c.checkpoint;
+    if (built.upload) {
+      if (upload) upload.free();
+      upload = built.upload;
+      uploadFiles = keep && keep.length === upload.count ? keep : [];
+      sendKept();
+    }
+    install(built.session, info, info.pageSettings ? JSON.parse(info.pageSettings) : null, record.runId || newRunId());
+    saved = { step: info.step, storedStep: info.step, at: performance.now(), picturesId: record.picturesId, bytes: record.bytes, running: false };
+    rollbacks = 0;
+    if (record.grid) lastGrid = record.grid;
+    curves = record.curves || { losses: [], quality: [] };
+    const digest = await session.digest();
+    return { info, digest, problems, savedAt: record.savedAt };
   }
-  install(built.session, info, info.pageSettings ? JSON.parse(info.pageSettings) : null);
-  saved = { step: info.step, at: performance.now(), picturesId: record.picturesId, bytes: record.bytes, running: false };
-  if (record.grid) lastGrid = record.grid;
-  curves = record.curves || { losses: [], quality: [] };
-  const digest = await session.digest();
-  return { info, digest, problems, savedAt: record.savedAt };
+  return { problems };
 }
+
+const newRunId = () => `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
 
 // The divergence guard: back to the last checkpoint with both learning rates halved.
 async function rollback(error) {
   rollbacks++;
-  const divergedAt = lastStep;
+  const from = lastStep;
+  divergedAt = Math.max(divergedAt, lastStep);
   let info;
   if (saved.bytes) {
     // Halved once more on each rollback in a row: the checkpoint holds the rates it had.
     const scale = 0.5 ** rollbacks;
     info = gan.checkpoint_info(saved.bytes);
     const built = info.builtin ? gan.Session.restore(saved.bytes, scale) : upload.restore(saved.bytes, scale);
-    install(built, info, null);
+    install(built, info, null, null);
   } else {
     // Diverged before the first checkpoint: start again with halved learning rates.
     const [g, d] = session.learning_rates();
     settings = { ...settings, lrG: g / 2, lrD: d / 2 };
     session.free(); session = null;
+    const streak = [rollbacks, divergedAt];
     ensureSession();
+    [rollbacks, divergedAt] = streak; // the same model started again: the streak goes on
     lastStep = 0;
     info = { step: 0 };
   }
   const [lrG, lrD] = session.learning_rates();
   settings = { ...settings, lrG, lrD };
   curves = { losses: curves.losses.filter((p) => p[0] <= info.step), quality: curves.quality.filter((p) => p[0] <= info.step) };
-  saved = { ...saved, step: -1 }; // the next autosave keeps the lowered rates
-  post({ type: 'rolled-back', from: divergedAt, to: info.step, lrG, lrD,
+  // The next checkpoint (after the step advances) keeps the lowered rates.
+  post({ type: 'rolled-back', from, to: info.step, lrG, lrD,
     message: `Training diverged (${error.message.replace(/; try a lower learning rate$/, '')}). Rolled back to step ${info.step} and halved the learning rates (G ${lrG.toExponential(1)}, D ${lrD.toExponential(1)}).` });
 }
 
@@ -312,9 +342,11 @@ function ensureSession() {
   lastQuality = { step: -1, at: 0, ms: 0 };
   // A new model: the first autosave comes one interval from now; no rollback point yet.
   curves = { losses: [], quality: [] };
-  saved = { step: -1, at: performance.now(), picturesId: saved.picturesId, bytes: null, running: false };
+  saved = { step: -1, storedStep: -1, at: performance.now(), picturesId: saved.picturesId, bytes: null, running: false };
   rollbacks = 0;
-  post({ type: 'model', generatorParams: session.generator_params, discriminatorParams: session.discriminator_params, memory: session.memory() });
+  divergedAt = -1;
+  runId = newRunId();
+  post({ type: 'model', generatorParams: session.generator_params, discriminatorParams: session.discriminator_params, memory: session.memory(), runId });
 }
 
 // Draws the grid now (without training), from the session or the loaded model.
@@ -328,9 +360,11 @@ async function showSamples() {
 // Runs `work` in the one tick slot: waits for the tick in flight, then holds the slot so the
 // training loop waits for it.
 async function exclusive(work) {
-  await settle();
-  inflight = work().finally(() => { inflight = null; });
-  return inflight;
+  // Checked and taken with no await in between: two waiters never run together.
+  while (inflight) await inflight.catch(() => {});
+  const p = work().finally(() => { if (inflight === p) inflight = null; });
+  inflight = p;
+  return p;
 }
 
 // Pictures: check each file's header, let the browser decode it, prepare it in Rust. A bad file
@@ -445,10 +479,10 @@ const handlers = {
     if (msg.resume) {
       // A restart after a crash: go on from the last autosave, without asking.
       let result;
-      try { result = await exclusive(() => restoreLatest(msg.keep)); } catch (e) { result = { problems: [e.message || String(e)] }; }
+      try { result = await exclusive(() => restoreLatest(msg.keep, msg.expectRun)); } catch (e) { result = { problems: [e.message || String(e)] }; }
       if (result.info) {
         post({ type: 'restored', auto: true, step: result.info.step, digest: result.digest, savedDigest: result.info.digest,
-          savedAt: result.savedAt, settings, curves, problems: result.problems });
+          savedAt: result.savedAt, settings, draw, curves, problems: result.problems });
         await exclusive(showSamples);
         if (msg.running) handlers.start({});
       } else {
@@ -473,12 +507,21 @@ const handlers = {
     if (!result.info) throw new Error(`Nothing to resume: ${result.problems.join('; ') || 'no autosave was found'}.`);
     post({ type: 'state', running: false });
     post({ type: 'restored', auto: false, step: result.info.step, digest: result.digest, savedDigest: result.info.digest,
-      savedAt: result.savedAt, settings, curves, problems: result.problems });
+      savedAt: result.savedAt, settings, draw, curves, problems: result.problems });
     await exclusive(showSamples);
   },
   async hidden() {
     // The tab may be closed or discarded from here on: keep what it has.
     if (session) await exclusive(() => autosave('hidden'));
+  },
+  async flush() {
+    // Before the page replaces this worker (a backend switch): stop, save, and say so.
+    running = false;
+    await settle();
+    let problem = null;
+    try { if (session) await exclusive(() => autosave('switch')); } catch (e) { problem = (e && e.message) || String(e); }
+    const ok = !session || (store !== null && saved.storedStep === lastStep);
+    post({ type: 'flushed', ok, problem });
   },
   async 'debug-diverge'() { if (session) await exclusive(async () => session.debug_diverge()); },
   async 'debug-lose-device'() { if (gpuDevice) gpuDevice.destroy(); else throw new Error('no WebGPU device to lose'); },
@@ -489,7 +532,10 @@ const handlers = {
   async settings(msg) { settings = { ...settings, ...msg.settings }; },
   async start(msg) {
     if (msg.settings) settings = msg.settings;
+    const fromFile = !session && loaded;
     ensureSession();
+    // A model file being trained on: checkpoint it first, so a divergence can roll back to it.
+    if (fromFile) await exclusive(() => autosave('start'));
     saved.running = true;
     if (!running) { running = true; post({ type: 'state', running: true }); loop(); }
   },
@@ -582,7 +628,7 @@ const handlers = {
     await settle();
     // The autosave keeps the model being dropped until the next one trains (Resume on reload).
     if (session) await exclusive(() => autosave('before-reset'));
-    saved = { step: -1, at: performance.now(), picturesId: saved.picturesId, bytes: null, running: false };
+    saved = { step: -1, storedStep: -1, at: performance.now(), picturesId: saved.picturesId, bytes: null, running: false };
     if (session) { session.free(); session = null; }
     if (loaded) { loaded.free(); loaded = null; }
     lastStep = 0;

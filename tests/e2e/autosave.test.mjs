@@ -149,6 +149,18 @@ test('a full storage quota is a visible warning; training goes on and Download i
   await page.getByRole('button', { name: 'Pause', exact: true }).click();
   await page.screenshot({ path: path.join(ROOT, 'target/e2e/autosave.png'), fullPage: true });
   assert.deepEqual(errors, []);
+});
+
+test('switching to the CPU backend saves the model and resumes it there', { timeout: 600_000 }, async () => {
+  await page.waitForFunction(() => document.getElementById('pause').disabled);
+  const at = await stepOf(page);
+  await page.getByLabel('Backend', { exact: true }).selectOption('cpu');
+  await page.waitForFunction(() => document.getElementById('backend').dataset.backend === 'cpu', null, { timeout: 120_000 });
+  await page.waitForFunction((n) => new RegExp(`^Resumed the autosave of step ${n} `).test(document.getElementById('autosave').textContent), at, { timeout: 120_000 });
+  assert.equal(await stepOf(page), at, 'the same model, on the CPU');
+  await page.locator('#train').click();
+  await waitSteps(page, at + 2, 120_000);
+  assert.deepEqual(errors, []);
   await context.close();
   context = null;
 });
