@@ -116,6 +116,7 @@ function updateButtons() {
   $('prep').disabled = hasModel; // the pictures a model trains on are fixed while it exists
   for (const id of ['add-pictures', 'add-folder', 'clear-pictures']) $(id).disabled = !ready || hasModel;
   $('dataset').disabled = hasModel;
+  $('backend-choice').disabled = !ready;
   // A loaded model fixes its architecture; the training settings stay editable.
   for (const id of ['image-size', 'width', 'latent', 'loss', 'spectral-norm']) $(id).disabled = Boolean(loadedInfo);
 }
@@ -685,6 +686,7 @@ let flushed = null;
 onMessage.flushed = (msg) => { if (flushed) flushed(msg); };
 $('backend-choice').onchange = async () => {
   const hadModel = ready && $('step-count').dataset.model === 'yes';
+  $('backend-choice').disabled = true;
   if (hadModel) {
     $('autosave').textContent = 'Saving before switching the backend…';
     const done = new Promise((r) => { flushed = r; });
@@ -695,6 +697,7 @@ $('backend-choice').onchange = async () => {
       // Switching would lose what is not saved: stay, and say why.
       $('backend-choice').value = $('backend').dataset.backend === 'cpu' ? 'cpu' : 'auto';
       notice(`The model could not be saved before switching backends (${result.problem || 'storage is unavailable'}), so the backend was not switched. Download the model first.`, 'error');
+      updateButtons();
       return;
     }
   }
