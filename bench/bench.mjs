@@ -11,7 +11,7 @@
 // awaits its losses), and the same with 8 steps per readback (the page's cadence adapts k).
 // TF.js: DIR/bench.mjs (a copy of shared/bench-tfjs with its packages installed) on webgpu and
 // wasm (its fastest CPU backend). Run through `.ci/bench`, which builds and installs all this.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -56,12 +56,24 @@ async function ours(backend, base) {
   }
 }
 
-function tfjs(backends) {
+// Runs the TF.js harness and reads its results file. The harness does not always exit once it
+// has written its results (its process stays up with nothing left to do), so it is stopped once
+// the file is new.
+async function tfjs(backends) {
   const script = path.join(opt.tfjs, 'bench.mjs');
   if (!fs.existsSync(script)) return Object.fromEntries(backends.map((b) => [b, { error: `no TF.js harness at ${opt.tfjs}` }]));
-  execFileSync('node', [script, ...backends, `--steps=${opt.steps}`, `--warmup=1`, `--budget=${opt.budget}`, `--batch=${opt.batch}`, '--quiet'],
+  const file = path.join(opt.tfjs, 'results/latest.json');
+  const started = Date.now();
+  const child = spawn('node', [script, ...backends, `--steps=${opt.steps}`, '--warmup=1', `--budget=${opt.budget}`, `--batch=${opt.batch}`, '--quiet'],
     { cwd: opt.tfjs, stdio: ['ignore', 'ignore', 'inherit'] });
-  const out = JSON.parse(fs.readFileSync(path.join(opt.tfjs, 'results/latest.json'), 'utf8'));
+  const exited = new Promise((r) => child.on('exit', r));
+  const fresh = () => fs.existsSync(file) && fs.statSync(file).mtimeMs > started;
+  while (!fresh()) {
+    if (await Promise.race([exited.then(() => true), new Promise((r) => setTimeout(() => r(false), 2000))])) break;
+  }
+  if (child.exitCode === null) child.kill();
+  if (!fresh()) return Object.fromEntries(backends.map((b) => [b, { error: 'the TF.js harness wrote no results' }]));
+  const out = JSON.parse(fs.readFileSync(file, 'utf8'));
   const by = {};
   for (const r of out.results) {
     const name = r.label.replace(/\+bpf$/, '');
@@ -91,7 +103,8 @@ try {
 } finally {
   server.close();
 }
-const theirs = opt.only === 'ours' ? {} : (process.stderr.write('[bench] TF.js webgpu, wasm…\n'), tfjs(['webgpu', 'wasm']));
+if (opt.only !== 'ours') process.stderr.write('[bench] TF.js webgpu, wasm…\n');
+const theirs = opt.only === 'ours' ? {} : await tfjs(['webgpu', 'wasm']);
 
 const chromium = execFileSync(process.env.CHROMIUM || '/usr/bin/chromium', ['--version']).toString().trim();
 console.log(`Reference DCGAN 32x32x3, latent 100, batch ${opt.batch}; ${chromium}; ${os.cpus().length} CPUs (${os.cpus()[0].model}); ${new Date().toISOString().slice(0, 10)}`);
