@@ -106,7 +106,7 @@ try {
 if (opt.only !== 'ours') process.stderr.write('[bench] TF.js webgpu, wasm…\n');
 const theirs = opt.only === 'ours' ? {} : await tfjs(['webgpu', 'wasm']);
 
-const chromium = execFileSync(process.env.CHROMIUM || '/usr/bin/chromium', ['--version']).toString().trim();
+const chromium = execFileSync(process.env.CHROMIUM || '/usr/bin/chromium', ['--version'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
 console.log(`Reference DCGAN 32x32x3, latent 100, batch ${opt.batch}; ${chromium}; ${os.cpus().length} CPUs (${os.cpus()[0].model}); ${new Date().toISOString().slice(0, 10)}`);
 const rows = [];
 const pairs = [['WebGPU', 'ours webgpu', 'webgpu'], ['CPU', 'ours cpu', 'wasm']];
