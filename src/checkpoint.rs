@@ -117,6 +117,11 @@ fn number<T: std::str::FromStr>(metadata: &BTreeMap<String, String>, key: &str) 
 /// Checks a checkpoint's seal and reads its settings (nothing is allocated on a device).
 pub fn info(bytes: &[u8]) -> Result<Info> {
     let (_, metadata) = open(bytes, FORMAT)?;
+    info_of(metadata)
+}
+
+/// The settings of an opened checkpoint, from its metadata.
+fn info_of(metadata: BTreeMap<String, String>) -> Result<Info> {
     let model = model_config(get(&metadata, "model_config")?).map_err(|e| match e {
         GanError::BadModelFile(p) => bad(p),
         other => other,
@@ -226,8 +231,9 @@ impl Trainer {
     /// own pictures: see [`dataset`]). `lr_scale` multiplies both learning rates (the
     /// divergence guard halves them). Every problem is a `BadCheckpoint` naming it.
     pub fn restore(bytes: &[u8], data: &Dataset, lr_scale: f64, device: &Device) -> Result<Self> {
-        let info = info(bytes)?;
+        // One seal check and one header parse for the whole restore.
         let (file, metadata) = open(bytes, FORMAT)?;
+        let info = info_of(metadata.clone())?;
         let mut train = info.train.clone();
         train.lr_g = (train.lr_g * lr_scale).clamp(1e-7, 0.1);
         train.lr_d = (train.lr_d * lr_scale).clamp(1e-7, 0.1);

@@ -138,16 +138,9 @@ impl ModelConfig {
     /// them), computed from the layer list without allocating anything.
     pub fn param_count(&self) -> usize {
         let n = self.num_upsamples();
-        let top = self.width << n.saturating_sub(1);
         let conv = |cin: usize, cout: usize| cin * cout * 16; // 4x4 kernels
         let norm = |c: usize| 4 * c; // gamma, beta, running mean, running variance
-        let mut g = conv(self.latent, top) + norm(top);
-        let mut c = top;
-        for _ in 1..n {
-            g += conv(c, c / 2) + norm(c / 2);
-            c /= 2;
-        }
-        g += conv(c, self.channels) + self.channels;
+        let g = self.generator_params();
         // With spectral normalisation each D conv keeps a `u` of its output channels, and D's
         // blocks have no BatchNorm.
         let sn = |c: usize| if self.spectral_norm { c } else { 0 };
@@ -159,6 +152,21 @@ impl ModelConfig {
             c *= 2;
         }
         g + d + conv(c, 1) + 1 + sn(1)
+    }
+
+    /// Parameters of G alone (BatchNorm running statistics included).
+    pub fn generator_params(&self) -> usize {
+        let n = self.num_upsamples();
+        let top = self.width << n.saturating_sub(1);
+        let conv = |cin: usize, cout: usize| cin * cout * 16; // 4x4 kernels
+        let norm = |c: usize| 4 * c; // gamma, beta, running mean, running variance
+        let mut g = conv(self.latent, top) + norm(top);
+        let mut c = top;
+        for _ in 1..n {
+            g += conv(c, c / 2) + norm(c / 2);
+            c /= 2;
+        }
+        g + conv(c, self.channels) + self.channels
     }
 
     /// Bytes of the largest activation for `images` images: G's last hidden layer and D's first

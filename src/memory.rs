@@ -144,18 +144,6 @@ impl ModelConfig {
         }
     }
 
-    fn generator_params(&self) -> usize {
-        let n = self.num_upsamples();
-        let top = self.width << n.saturating_sub(1);
-        let mut g = self.latent * top * 16 + 4 * top;
-        let mut c = top;
-        for _ in 1..n {
-            g += c * (c / 2) * 16 + 4 * (c / 2);
-            c /= 2;
-        }
-        g + c * self.channels * 16 + self.channels
-    }
-
     /// Elements of the largest weight tensor (G's first layer or a widest conv).
     fn largest_weight(&self) -> usize {
         let n = self.num_upsamples();

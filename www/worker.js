@@ -35,7 +35,7 @@ const AUTOSAVE = { steps: 500, ms: 30_000 };
 // saved: the last checkpoint taken (step, bytes: kept in memory for rollbacks) and the last one
 // stored (storedStep); runId names the model being trained, so a restart resumes that model's
 // autosave and never another's.
-let saved = { step: -1, storedStep: -1, at: 0, picturesId: null, bytes: null, running: false };
+let saved = { step: -1, storedStep: -1, at: 0, picturesId: null, bytes: null, info: null, running: false };
 let runId = null;
 let divergedAt = -1;     // step of the last divergence; rollbacks count until a checkpoint passes it
 let lastGrid = null;     // the last sample grid (a copy), kept with each checkpoint for the resume prompt
@@ -197,12 +197,12 @@ async function autosave(reason) {
   const t0 = performance.now();
   if (lastStep !== saved.step) {
     const bytes = await session.checkpoint(pageState());
-    saved = { ...saved, step: gan.checkpoint_info(bytes).step, at: performance.now(), bytes, running };
+    const info = gan.checkpoint_info(bytes);
+    saved = { ...saved, step: info.step, at: performance.now(), bytes, info, running };
     if (saved.step > divergedAt) rollbacks = 0; // training got past the last divergence
   }
   if (!store) return;
-  const bytes = saved.bytes;
-  const info = gan.checkpoint_info(bytes);
+  const { bytes, info } = saved;
   const mine = settings.dataset === 'upload';
   const picturesId = mine ? session.pictures_id() : null;
   try {
@@ -280,7 +280,7 @@ async function restoreLatest(keep, run) {
       sendKept();
     }
     install(built.session, info, info.pageSettings ? JSON.parse(info.pageSettings) : null, record.runId || newRunId());
-    saved = { step: info.step, storedStep: info.step, at: performance.now(), picturesId: record.picturesId, bytes: record.bytes, running: false };
+    saved = { step: info.step, storedStep: info.step, at: performance.now(), picturesId: record.picturesId, bytes: record.bytes, info, running: false };
     rollbacks = 0;
     if (record.grid) lastGrid = record.grid;
     curves = record.curves || { losses: [], quality: [] };
@@ -301,7 +301,7 @@ async function rollback(error) {
   if (saved.bytes) {
     // Halved once more on each rollback in a row: the checkpoint holds the rates it had.
     const scale = 0.5 ** rollbacks;
-    info = gan.checkpoint_info(saved.bytes);
+    info = saved.info;
     const built = info.builtin ? gan.Session.restore(saved.bytes, scale) : upload.restore(saved.bytes, scale);
     install(built, info, null, null);
   } else {
@@ -342,7 +342,7 @@ function ensureSession() {
   lastQuality = { step: -1, at: 0, ms: 0 };
   // A new model: the first autosave comes one interval from now; no rollback point yet.
   curves = { losses: [], quality: [] };
-  saved = { step: -1, storedStep: -1, at: performance.now(), picturesId: saved.picturesId, bytes: null, running: false };
+  saved = { step: -1, storedStep: -1, at: performance.now(), picturesId: saved.picturesId, bytes: null, info: null, running: false };
   rollbacks = 0;
   divergedAt = -1;
   runId = newRunId();
@@ -628,7 +628,7 @@ const handlers = {
     await settle();
     // The autosave keeps the model being dropped until the next one trains (Resume on reload).
     if (session) await exclusive(() => autosave('before-reset'));
-    saved = { step: -1, storedStep: -1, at: performance.now(), picturesId: saved.picturesId, bytes: null, running: false };
+    saved = { step: -1, storedStep: -1, at: performance.now(), picturesId: saved.picturesId, bytes: null, info: null, running: false };
     if (session) { session.free(); session = null; }
     if (loaded) { loaded.free(); loaded = null; }
     lastStep = 0;
