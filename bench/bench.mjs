@@ -91,14 +91,44 @@ function table(rows, headers) {
   return [line(headers), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n');
 }
 
+// The page's main thread while the worker trains: long tasks (> 50 ms, the Long Tasks API) in
+// `seconds` of training a tiny model, whose frequent ticks give the main thread the most to draw.
+async function responsiveness(base, seconds = 30) {
+  const browser = await launch();
+  try {
+    const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+    await page.goto(`${base}/www/index.html?dataset=shapes&imageSize=16&batch=8&width=8&latent=16`);
+    await page.waitForFunction(() => !document.getElementById('train').disabled, null, { timeout: 120_000 });
+    await page.evaluate(() => {
+      window.longTasks = [];
+      new PerformanceObserver((l) => window.longTasks.push(...l.getEntries().map((e) => e.duration))).observe({ type: 'longtask' });
+    });
+    await page.click('#train');
+    await page.waitForFunction(() => Number(document.getElementById('step-count').textContent) > 0, null, { timeout: 300_000 });
+    const s0 = Number(await page.textContent('#step-count'));
+    await page.evaluate(() => { window.longTasks.length = 0; });
+    await new Promise((r) => setTimeout(r, seconds * 1000));
+    const tasks = await page.evaluate(() => window.longTasks);
+    const steps = Number(await page.textContent('#step-count')) - s0;
+    return { seconds, steps, count: tasks.length, maxMs: tasks.length ? Math.max(...tasks) : 0 };
+  } catch (e) {
+    return { error: String(e.message || e).split('\n')[0] };
+  } finally {
+    await browser.close();
+  }
+}
+
 const { server, base } = await startServer();
 const results = {};
+let page = null;
 try {
   if (opt.only !== 'tfjs') {
     for (const backend of ['webgpu', 'cpu']) {
       process.stderr.write(`[bench] ours, ${backend}…\n`);
       results[`ours ${backend}`] = await ours(backend, base);
     }
+    process.stderr.write('[bench] the page while training…\n');
+    page = await responsiveness(base);
   }
 } finally {
   server.close();
@@ -125,6 +155,10 @@ const theirsBest = best(Object.values(theirs).map((r) => r.stepMs || 0));
 if (Number.isFinite(oursBest) && Number.isFinite(theirsBest)) {
   console.log(`fastest backend in this browser: ours ${fmt(oursBest)}/step, TF.js ${fmt(theirsBest)}/step: ${(theirsBest / oursBest).toFixed(2)}x`);
 }
+if (page) {
+  console.log(page.error ? `page responsiveness: error ${page.error}`
+    : `page while training (16x16x3, batch 8, WebGPU): ${page.count} long tasks (> 50 ms) on the main thread in ${page.seconds} s, longest ${page.maxMs.toFixed(0)} ms, ${page.steps} steps drawn`);
+}
 // Native: the CLI trains the reference DCGAN (recipe `reference`) and reports its steps/s, which
 // count the first (compiling) step and a readback every 10 steps.
 let native = null;
@@ -138,4 +172,4 @@ if (opt.native) {
   console.log(native.error ? `native CLI: error ${native.error}` : `native CLI (${opt.native}; ${device}): ${native.steps} steps in ${native.seconds} s, ${native.stepsPerSec} steps/s (first step included)`);
 }
 fs.mkdirSync(path.join(ROOT, 'target/bench'), { recursive: true });
-fs.writeFileSync(path.join(ROOT, 'target/bench/latest.json'), JSON.stringify({ date: new Date().toISOString(), opt, ours: results, tfjs: theirs, native }, null, 1));
+fs.writeFileSync(path.join(ROOT, 'target/bench/latest.json'), JSON.stringify({ date: new Date().toISOString(), opt, ours: results, tfjs: theirs, page, native }, null, 1));

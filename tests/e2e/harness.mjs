@@ -1,28 +1,15 @@
 // Shared by the browser tests: a static server over the repository root on 127.0.0.1 and
 // headless Debian Chromium with WebGPU (a SwiftShader adapter where there is no GPU).
-import http from 'node:http';
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { startServer as serve } from '../../.ci/serve.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.css': 'text/css',
-  '.wasm': 'application/wasm', '.png': 'image/png', '.svg': 'image/svg+xml', '.json': 'application/json' };
 
-export async function startServer() {
-  const server = http.createServer(async (req, res) => {
-    const file = path.join(ROOT, decodeURIComponent(new URL(req.url, 'http://x').pathname));
-    if (!file.startsWith(ROOT)) { res.writeHead(403).end(); return; }
-    try {
-      const body = await fs.readFile(file);
-      res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] || 'application/octet-stream' }).end(body);
-    } catch {
-      res.writeHead(404).end('not found');
-    }
-  });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  return { server, base: `http://127.0.0.1:${server.address().port}` };
+// The same server as `.ci/serve` (precompressed wasm, streamed), over the repository root.
+export function startServer() {
+  return serve({ root: ROOT });
 }
 
 const ARGS = ['--no-sandbox', '--no-first-run', '--disable-background-networking',

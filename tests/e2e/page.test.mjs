@@ -8,12 +8,17 @@ import { startServer, launch, watchErrors, requireWebGpu, ROOT } from './harness
 
 let server, base, browser, page, errors;
 const TINY = 'dataset=shapes&imageSize=16&batch=8&width=8&latent=16&seed=2';
+const wasmResponses = [], warnings = [];
 
 before(async () => {
   ({ server, base } = await startServer());
   browser = await launch();
   page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
   errors = watchErrors(page);
+  // The worker's fetch of the wasm shows here too (Chromium reports a dedicated worker's requests
+  // on its page), as do its console warnings.
+  page.on('response', (r) => { if (r.url().endsWith('.wasm')) wasmResponses.push(r); });
+  page.on('console', (m) => { if (m.type() === 'warning') warnings.push(m.text()); });
   await page.goto(`${base}/www/index.html?${TINY}`);
   await requireWebGpu(page);
 });
@@ -47,6 +52,22 @@ test('every control has a visible label or name', async () => {
   for (const name of ['Real images from the dataset', 'Generated samples', 'Loss chart']) {
     assert.equal(await page.getByLabel(name).count(), 1, `canvas ${name}`);
   }
+});
+
+test('the wasm arrives compressed, typed application/wasm, and compiles while streaming', { timeout: 120_000 }, async () => {
+  await page.waitForSelector('#backend[data-backend]', { timeout: 120_000 });
+  assert.equal(wasmResponses.length, 1, `one wasm fetch: ${wasmResponses.map((r) => r.url())}`);
+  const r = wasmResponses[0];
+  const headers = await r.allHeaders();
+  assert.equal(headers['content-type'], 'application/wasm');
+  assert.ok(['br', 'gzip'].includes(headers['content-encoding']), `content-encoding: ${headers['content-encoding']}`);
+  const raw = (await fs.stat(path.join(ROOT, 'www/pkg/gan_playground_bg.wasm'))).size;
+  const sent = Number(headers['content-length']);
+  assert.ok(sent > 0 && sent < raw / 3, `${sent} bytes sent for ${raw} raw`);
+  // wasm-bindgen's loader warns and falls back to a full download before compiling when
+  // instantiateStreaming fails (wrong type, or a body the browser cannot decode).
+  assert.deepEqual(warnings.filter((w) => /instantiateStreaming/.test(w)), []);
+  console.log(`wasm: ${raw} bytes raw, ${sent} bytes sent as ${headers['content-encoding']}`);
 });
 
 test('trains on WebGPU: samples change, losses stay finite, Pause stops the counter', { timeout: 900_000 }, async () => {
