@@ -4,6 +4,7 @@
 // in the same headless Chromium on the same adapter, in one run. Prints one table.
 //
 //   node bench/bench.mjs [--tfjs=DIR] [--steps=3] [--budget=300] [--batch=64] [--only=ours|tfjs]
+//                        [--backends=webgpu,cpu]
 //                        [--native=PATH/TO/gan]
 //
 // Ours: the wasm core loaded in a fresh Chromium per backend (tests/e2e/core.html), on WebGPU and
@@ -17,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startServer, launch, ROOT } from '../tests/e2e/harness.mjs';
 
-const opt = { tfjs: path.join(ROOT, 'target/bench-tfjs'), steps: 3, budget: 300, batch: 64, only: '', native: '' };
+const opt = { tfjs: path.join(ROOT, 'target/bench-tfjs'), steps: 3, budget: 300, batch: 64, only: '', backends: 'webgpu,cpu', native: '' };
 for (const a of process.argv.slice(2)) {
   const m = a.match(/^--([^=]+)=(.*)$/);
   if (!m || !(m[1] in opt)) { console.error(`unknown option ${a}`); process.exit(2); }
@@ -123,23 +124,25 @@ const results = {};
 let page = null;
 try {
   if (opt.only !== 'tfjs') {
-    for (const backend of ['webgpu', 'cpu']) {
+    for (const backend of opt.backends.split(',')) {
       process.stderr.write(`[bench] ours, ${backend}…\n`);
       results[`ours ${backend}`] = await ours(backend, base);
     }
-    process.stderr.write('[bench] the page while training…\n');
-    page = await responsiveness(base);
+    if (opt.backends.includes('webgpu')) {
+      process.stderr.write('[bench] the page while training…\n');
+      page = await responsiveness(base);
+    }
   }
 } finally {
   server.close();
 }
 if (opt.only !== 'ours') process.stderr.write('[bench] TF.js webgpu, wasm…\n');
-const theirs = opt.only === 'ours' ? {} : await tfjs(['webgpu', 'wasm']);
+const theirs = opt.only === 'ours' ? {} : await tfjs(opt.backends.split(',').map((b) => (b === 'cpu' ? 'wasm' : b)));
 
 const chromium = execFileSync(process.env.CHROMIUM || '/usr/bin/chromium', ['--version'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
 console.log(`Reference DCGAN 32x32x3, latent 100, batch ${opt.batch}; ${chromium}; ${os.cpus().length} CPUs (${os.cpus()[0].model}); ${new Date().toISOString().slice(0, 10)}`);
 const rows = [];
-const pairs = [['WebGPU', 'ours webgpu', 'webgpu'], ['CPU', 'ours cpu', 'wasm']];
+const pairs = [['WebGPU', 'ours webgpu', 'webgpu'], ['CPU', 'ours cpu', 'wasm']].filter(([, mine]) => opt.backends.split(',').includes(mine.slice(5)));
 for (const [what, mine, their] of pairs) {
   const o = results[mine] || {}, t = theirs[their] || {};
   const ms = median(o.k1 || []);

@@ -247,15 +247,25 @@ function sessionFrom(bytes, pictures, info, lrScale) {
   try { return { session: up.restore(bytes, lrScale), upload: up }; } catch (e) { up.free(); throw e; }
 }
 
-// The newest stored checkpoint that passes its checks: {info, record, problems} or null, with
-// the reasons the others were passed over. `run`, when given, accepts only that model's.
-async function newestValid(run) {
-  const problems = [];
+// The stored checkpoints, newest first (of model `run` when given), each with its info; one that
+// cannot be read is skipped and named in `problems`.
+async function* readableCheckpoints(run, problems) {
   for (const c of store ? await store.candidates() : []) {
     if (run && c.checkpoint.runId !== run) continue;
-    try {
-      return { info: gan.checkpoint_info(c.checkpoint.bytes), record: c.checkpoint, pictures: c.pictures, problems };
-    } catch (e) { problems.push(`the autosave in slot ${c.slot} is damaged (${e.message || e})`); }
+    let info;
+    try { info = gan.checkpoint_info(c.checkpoint.bytes); } catch (e) {
+      problems.push(`the autosave in slot ${c.slot} is damaged (${(e && e.message) || e})`);
+      continue;
+    }
+    yield { c, info };
+  }
+}
+
+// The newest readable checkpoint (for the resume prompt), or null when there is none.
+async function newestValid(run) {
+  const problems = [];
+  for await (const { c, info } of readableCheckpoints(run, problems)) {
+    return { info, record: c.checkpoint, pictures: c.pictures, problems };
   }
   return problems.length ? { info: null, problems } : null;
 }
@@ -265,13 +275,12 @@ async function newestValid(run) {
 // {problems} when none could be resumed.
 async function restoreLatest(keep, run) {
   const problems = [];
-  for (const c of store ? await store.candidates() : []) {
-    if (run && c.checkpoint.runId !== run) continue;
-    let info, built;
-    try {
-      info = gan.checkpoint_info(c.checkpoint.bytes);
-      built = sessionFrom(c.checkpoint.bytes, c.pictures, info, 1);
-    } catch (e) { problems.push(`the autosave in slot ${c.slot} could not be resumed (${(e && e.message) || e})`); continue; }
+  for await (const { c, info } of readableCheckpoints(run, problems)) {
+    let built;
+    try { built = sessionFrom(c.checkpoint.bytes, c.pictures, info, 1); } catch (e) {
+      problems.push(`the autosave in slot ${c.slot} could not be resumed (${(e && e.message) || e})`);
+      continue;
+    }
     const record = c.checkpoint;
     if (built.upload) {
       if (upload) upload.free();
