@@ -14,7 +14,7 @@ use crate::config::{ModelConfig, TrainConfig};
 use crate::data::{self, Dataset};
 use crate::error::{GanError, Result};
 use crate::modelfile::{
-    Named, Raw, collect, collect_with_ids, fill, model_config, read_back, read_expected,
+    Named, Raw, collect, collect_with_ids, fill, model_config, parse, read_back, read_expected,
 };
 use crate::rng::Rng;
 use crate::settings::Uploaded;
@@ -77,15 +77,7 @@ pub struct Info {
 
 fn open<'a>(bytes: &'a [u8], format: &str) -> Result<(SafeTensors<'a>, BTreeMap<String, String>)> {
     let payload = unseal(bytes)?;
-    let file = SafeTensors::deserialize(payload).map_err(|e| bad(format!("unreadable: {e}")))?;
-    let (_, header) =
-        SafeTensors::read_metadata(payload).map_err(|e| bad(format!("unreadable: {e}")))?;
-    let metadata: BTreeMap<String, String> = header
-        .metadata()
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .collect();
+    let (file, metadata) = parse(payload).map_err(|e| bad(format!("unreadable: {e}")))?;
     let found = metadata.get("format").map_or("none", String::as_str);
     if found != format {
         return Err(bad(format!("format is \"{found}\", not \"{format}\"")));

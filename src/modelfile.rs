@@ -255,6 +255,17 @@ pub(crate) fn fill<'a>(
     })
 }
 
+/// A safetensors file's tensors and its metadata map (shared by model files and checkpoints).
+pub(crate) fn parse(
+    bytes: &[u8],
+) -> std::result::Result<(SafeTensors<'_>, BTreeMap<String, String>), safetensors::SafeTensorError>
+{
+    let file = SafeTensors::deserialize(bytes)?;
+    let (_, header) = SafeTensors::read_metadata(bytes)?;
+    let metadata = header.metadata().clone().unwrap_or_default();
+    Ok((file, metadata.into_iter().collect()))
+}
+
 /// Reads and checks a model file, then builds the modules on `device`. Every problem is a
 /// `BadModelFile` error naming it; nothing big is allocated before the config is validated.
 pub fn load(bytes: &[u8], device: &Device) -> Result<Loaded> {
@@ -265,16 +276,8 @@ pub fn load(bytes: &[u8], device: &Device) -> Result<Loaded> {
             MAX_FILE_BYTES >> 20
         )));
     }
-    let file = SafeTensors::deserialize(bytes)
-        .map_err(|e| bad(format!("not a valid safetensors file: {e}")))?;
-    let (_, header) = SafeTensors::read_metadata(bytes)
-        .map_err(|e| bad(format!("not a valid safetensors file: {e}")))?;
-    let metadata: BTreeMap<String, String> = header
-        .metadata()
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .collect();
+    let (file, metadata) =
+        parse(bytes).map_err(|e| bad(format!("not a valid safetensors file: {e}")))?;
     let get = |key: &str| {
         metadata.get(key).ok_or_else(|| {
             bad(format!(
