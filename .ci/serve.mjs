@@ -33,7 +33,8 @@ export async function startServer({ root, port = 0 } = {}) {
   const base = path.resolve(root);
   const server = http.createServer(async (req, res) => {
     const file = path.join(base, decodeURIComponent(new URL(req.url, 'http://x').pathname));
-    if (!file.startsWith(base)) { res.writeHead(403).end(); return; }
+    // Inside the root only (`/root-other/…` shares the prefix but is outside).
+    if (file !== base && !file.startsWith(base + path.sep)) { res.writeHead(403).end(); return; }
     try {
       const target = (await readable(file)) ? file : path.join(file, 'index.html');
       const { path: send, encoding } = await pick(target, req.headers['accept-encoding']);
