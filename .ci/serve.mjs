@@ -13,8 +13,9 @@ const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/ja
 // Best first. Brotli is only offered by browsers over secure origins (https, localhost).
 const ENCODINGS = [['br', '.br'], ['gzip', '.gz']];
 
-async function readable(file) {
-  try { return (await fs.stat(file)).isFile(); } catch { return false; }
+// The file's stat when it is a plain file, else null.
+async function fileStat(file) {
+  try { const s = await fs.stat(file); return s.isFile() ? s : null; } catch { return null; }
 }
 
 // The file to send for `file`: a precompressed sibling the client accepts, when one exists and is
@@ -23,8 +24,8 @@ async function pick(file, acceptEncoding) {
   const accepted = new Set(String(acceptEncoding || '').split(',').map((e) => e.trim().split(';')[0]));
   const stat = await fs.stat(file);
   for (const [name, ext] of ENCODINGS) {
-    if (!accepted.has(name) || !(await readable(file + ext))) continue;
-    if ((await fs.stat(file + ext)).mtimeMs >= stat.mtimeMs) return { path: file + ext, encoding: name };
+    const packed = accepted.has(name) && (await fileStat(file + ext));
+    if (packed && packed.mtimeMs >= stat.mtimeMs) return { path: file + ext, encoding: name };
   }
   return { path: file, encoding: null };
 }
@@ -36,7 +37,7 @@ export async function startServer({ root, port = 0 } = {}) {
     // Inside the root only (`/root-other/…` shares the prefix but is outside).
     if (file !== base && !file.startsWith(base + path.sep)) { res.writeHead(403).end(); return; }
     try {
-      const target = (await readable(file)) ? file : path.join(file, 'index.html');
+      const target = (await fileStat(file)) ? file : path.join(file, 'index.html');
       const { path: send, encoding } = await pick(target, req.headers['accept-encoding']);
       const body = await fs.readFile(send);
       const headers = { 'Content-Type': TYPES[path.extname(target)] || 'application/octet-stream',

@@ -24,6 +24,7 @@ for (const a of process.argv.slice(2)) {
   if (!m || !(m[1] in opt)) { console.error(`unknown option ${a}`); process.exit(2); }
   opt[m[1]] = typeof opt[m[1]] === 'number' ? Number(m[2]) : m[2];
 }
+const backends = opt.backends.split(',');
 const REFERENCE = { dataset: 'shapes', imageSize: 32, latent: 100, width: 64, batch: opt.batch, grid: 1,
   loss: 'nonsaturating', spectralNorm: false, augment: 0, flip: false, ema: 0, seed: 1 };
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length ? s[Math.floor((s.length - 1) / 2)] : NaN; };
@@ -124,11 +125,11 @@ const results = {};
 let page = null;
 try {
   if (opt.only !== 'tfjs') {
-    for (const backend of opt.backends.split(',')) {
+    for (const backend of backends) {
       process.stderr.write(`[bench] ours, ${backend}…\n`);
       results[`ours ${backend}`] = await ours(backend, base);
     }
-    if (opt.backends.includes('webgpu')) {
+    if (backends.includes('webgpu')) {
       process.stderr.write('[bench] the page while training…\n');
       page = await responsiveness(base);
     }
@@ -137,12 +138,12 @@ try {
   server.close();
 }
 if (opt.only !== 'ours') process.stderr.write('[bench] TF.js webgpu, wasm…\n');
-const theirs = opt.only === 'ours' ? {} : await tfjs(opt.backends.split(',').map((b) => (b === 'cpu' ? 'wasm' : b)));
+const theirs = opt.only === 'ours' ? {} : await tfjs(backends.map((b) => (b === 'cpu' ? 'wasm' : b)));
 
 const chromium = execFileSync(process.env.CHROMIUM || '/usr/bin/chromium', ['--version'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
 console.log(`Reference DCGAN 32x32x3, latent 100, batch ${opt.batch}; ${chromium}; ${os.cpus().length} CPUs (${os.cpus()[0].model}); ${new Date().toISOString().slice(0, 10)}`);
 const rows = [];
-const pairs = [['WebGPU', 'ours webgpu', 'webgpu'], ['CPU', 'ours cpu', 'wasm']].filter(([, mine]) => opt.backends.split(',').includes(mine.slice(5)));
+const pairs = [['WebGPU', 'ours webgpu', 'webgpu'], ['CPU', 'ours cpu', 'wasm']].filter(([, mine]) => backends.includes(mine.slice(5)));
 for (const [what, mine, their] of pairs) {
   const o = results[mine] || {}, t = theirs[their] || {};
   const ms = median(o.k1 || []);
