@@ -53,10 +53,28 @@ pub(crate) fn device() -> Result<Device, GanError> {
         .ok_or_else(|| GanError::Backend("no backend yet: call init_backend first".into()))
 }
 
-/// Installs the panic hook: the panic is terminal, so mark the module poisoned and tell the
-/// worker through `self.__ganPanic(message)` so the page can offer a restart.
+unsafe extern "C" {
+    /// Synthesised by wasm-ld: runs the module's static constructors (CubeCL's IR registers its
+    /// dialects through `inventory`, which uses them).
+    fn __wasm_call_ctors();
+}
+
+/// Runs the static constructors once, then installs the panic hook.
+///
+/// Why the explicit call: when no code calls `__wasm_call_ctors`, wasm-ld treats the module as a
+/// "command" and wraps every export, wasm-bindgen's own glue included, in a call to it
+/// (<https://reviews.llvm.org/D81689>; inventory's docs, "WebAssembly and constructors"). Each
+/// WebGPU dispatch crosses that boundary a few times, so the constructors ran thousands of times
+/// per training step: 3.6 ms per dispatch, 2.7 s per step of the tiny test model on SwiftShader
+/// (`tests/e2e/profile.mjs`). Calling it here, from wasm-bindgen's start function (run once after
+/// instantiation), makes wasm-ld leave the exports alone.
+///
+/// The panic hook: a panic is terminal, so mark the module poisoned and tell the worker through
+/// `self.__ganPanic(message)` so the page can offer a restart.
 #[wasm_bindgen(start)]
 pub fn start() {
+    // SAFETY: called once, first, from the start function, before any other export runs.
+    unsafe { __wasm_call_ctors() };
     std::panic::set_hook(Box::new(|info| {
         POISONED.set(true);
         // One line a person can read: "what (at file:line)".
