@@ -29,6 +29,16 @@ try {
   await page.click('#pause');
 
   if (process.argv.includes('--reference')) {
+    // The same on the page, with the reference DCGAN's settings (a fresh page: kernels compile).
+    const ref = await browser.newPage();
+    await ref.goto(`${base}/www/index.html?dataset=shapes&imageSize=32&batch=64&width=64&latent=100`);
+    await ref.waitForFunction(() => !document.getElementById('train').disabled, null, { timeout: 120_000 });
+    await ref.click('#train');
+    await ref.waitForFunction(() => document.getElementById('first-samples').textContent !== '–', null, { timeout: 900_000 });
+    console.log(`page, reference DCGAN settings: first sample grid ${await ref.textContent('#first-samples')} after pressing Train`);
+    await ref.click('#pause');
+    await ref.close();
+
     const core = await browser.newPage();
     await core.goto(`${base}/tests/e2e/core.html`);
     await core.evaluate(() => window.ganReady);
