@@ -6,7 +6,7 @@ const params = new URLSearchParams(location.search);
 let worker = null;
 let ready = false;
 let running = false;
-let trainPressedAt = null;   // performance.now() when Train was pressed, until the first samples
+let trainPressedAt = null;   // performance.now() when Train was pressed, until the first trained samples
 let history = [];            // [step, dLoss, gLoss]
 let quality = [];            // [step, swd]
 let cpuDefaultsApplied = false;
@@ -239,7 +239,7 @@ const onMessage = {
     if (msg.reset) {
       $('step-count').dataset.model = 'no';
       $('step-count').textContent = '0';
-      for (const id of ['d-loss', 'g-loss', 'first-samples', 'params', 'memory']) $(id).textContent = '–';
+      for (const id of ['d-loss', 'g-loss', 'first-samples', 'first-step', 'params', 'memory']) $(id).textContent = '–';
       $('speed').textContent = '– steps/s';
       history = []; drawChart();
       quality = []; drawQuality();
@@ -257,7 +257,12 @@ const onMessage = {
     const d = drawSettings();
     $('samples-caption').textContent = `Generated samples: seed ${d.seed}, ${d.truncation === undefined ? 'no truncation' : `truncation ${d.truncation}`}, step ${msg.step}`;
     if (trainPressedAt !== null) {
-      $('first-samples').textContent = `${((performance.now() - trainPressedAt) / 1000).toFixed(1)} s`;
+      // Two times: the first grid (the untrained generator's, drawn while the step-0 score runs)
+      // and the first grid after a training step.
+      const since = `${((performance.now() - trainPressedAt) / 1000).toFixed(1)} s`;
+      if ($('first-samples').textContent === '–') $('first-samples').textContent = since;
+      if (msg.step < 1) return;
+      $('first-step').textContent = since;
       trainPressedAt = null;
     }
   },

@@ -164,7 +164,13 @@ function qualityDue() {
 async function loop() {
   while (running && !dead && session) {
     try {
-      if (qualityDue()) await exclusive(measureQuality);
+      if (qualityDue()) {
+        // The score before the first step (the curve's baseline) takes seconds on a slow adapter
+        // (25 s for the reference DCGAN on SwiftShader): show the untrained generator's samples
+        // first, so the canvas is not blank meanwhile.
+        if (lastStep === 0) await exclusive(showSamples);
+        await exclusive(measureQuality);
+      }
       await tick();
       if (autosaveDue()) await exclusive(() => autosave('interval'));
     } catch (e) {

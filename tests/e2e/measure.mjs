@@ -19,8 +19,8 @@ try {
   console.log(`adapter: ${JSON.stringify(adapter)}`);
   await page.waitForFunction(() => !document.getElementById('train').disabled, null, { timeout: 120_000 });
   await page.click('#train');
-  await page.waitForFunction(() => document.getElementById('first-samples').textContent !== '–', null, { timeout: 600_000 });
-  console.log(`page, 16x16x3 width 8 batch 8: first sample grid ${await page.textContent('#first-samples')} after pressing Train`);
+  await page.waitForFunction(() => document.getElementById('first-step').textContent !== '–', null, { timeout: 600_000 });
+  console.log(`page, 16x16x3 width 8 batch 8: first sample grid ${await page.textContent('#first-samples')}, first trained grid ${await page.textContent('#first-step')} after pressing Train`);
   const s0 = Number(await page.textContent('#step-count'));
   const t0 = Date.now();
   await page.waitForFunction((s) => Number(document.getElementById('step-count').textContent) >= s + 10, s0, { timeout: 600_000 });
@@ -31,11 +31,11 @@ try {
   if (process.argv.includes('--reference')) {
     // The same on the page, with the reference DCGAN's settings (a fresh page: kernels compile).
     const ref = await browser.newPage();
-    await ref.goto(`${base}/www/index.html?dataset=shapes&imageSize=32&batch=64&width=64&latent=100`);
+    await ref.goto(`${base}/www/index.html?dataset=shapes&imageSize=32&batch=64&width=64&latent=100&recipe=reference`);
     await ref.waitForFunction(() => !document.getElementById('train').disabled, null, { timeout: 120_000 });
     await ref.click('#train');
-    await ref.waitForFunction(() => document.getElementById('first-samples').textContent !== '–', null, { timeout: 900_000 });
-    console.log(`page, reference DCGAN settings: first sample grid ${await ref.textContent('#first-samples')} after pressing Train`);
+    await ref.waitForFunction(() => document.getElementById('first-step').textContent !== '–', null, { timeout: 900_000 });
+    console.log(`page, reference DCGAN settings: first sample grid ${await ref.textContent('#first-samples')}, first trained grid ${await ref.textContent('#first-step')} after pressing Train`);
     await ref.click('#pause');
     await ref.close();
 

@@ -83,7 +83,7 @@ test('trains on WebGPU: samples change, losses stay finite, Pause stops the coun
   const t0 = Date.now();
   await page.getByRole('button', { name: 'Train', exact: true }).click();
   await page.waitForFunction(() => Number(document.getElementById('step-count').textContent) >= 1, null, { timeout: 600_000 });
-  console.log(`first tick after ${((Date.now() - t0) / 1000).toFixed(1)} s; page says first samples after ${await page.locator('#first-samples').textContent()}`);
+  console.log(`first tick after ${((Date.now() - t0) / 1000).toFixed(1)} s; page says first samples after ${await page.locator('#first-samples').textContent()}, trained ${await page.locator('#first-step').textContent()}`);
   const first = await canvasPixels('samples');
   const firstStep = await stepCount();
   await page.waitForFunction((s) => Number(document.getElementById('step-count').textContent) >= s + 3, firstStep, { timeout: 600_000 });
@@ -97,7 +97,10 @@ test('trains on WebGPU: samples change, losses stay finite, Pause stops the coun
     const v = Number(await page.locator(`#${id}`).textContent());
     assert.ok(Number.isFinite(v), `${id} is finite (${v})`);
   }
-  assert.match(await page.locator('#first-samples').textContent(), /^\d+(\.\d)? s$/);
+  // Two times, in seconds: the first grid (the untrained generator's) and the first trained one.
+  const [firstGrid, firstTrained] = await Promise.all(['#first-samples', '#first-step'].map((id) => page.locator(id).textContent()));
+  for (const t of [firstGrid, firstTrained]) assert.match(t, /^\d+(\.\d)? s$/);
+  assert.ok(parseFloat(firstTrained) >= parseFloat(firstGrid), `first grid ${firstGrid}, first trained grid ${firstTrained}`);
 
   await page.getByRole('button', { name: 'Pause', exact: true }).click();
   await page.waitForFunction(() => document.getElementById('pause').disabled);
