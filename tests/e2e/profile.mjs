@@ -20,7 +20,7 @@ try {
   console.log('2 steps', ms.toFixed(0), 'ms');
   fs.writeFileSync('/tmp/tiny.cpuprofile', JSON.stringify(profile));
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const self = new Map(); const dt = profile.timeDeltas; 
+  const self = new Map(); const dt = profile.timeDeltas;
   profile.samples.forEach((id, i) => { const n = byId.get(id); const k = n.callFrame.functionName || `(${n.callFrame.url})`; self.set(k, (self.get(k) || 0) + (dt[i] || 0)); });
   const tot = [...self.values()].reduce((a, b) => a + b, 0);
   for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 40)) console.log((v / 1000).toFixed(0).padStart(6), 'ms', k.slice(0, 160));
